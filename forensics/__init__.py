@@ -1,0 +1,1 @@
+"""Measurement of the router: benchmarks over labelled queries and the preference data flywheel."""

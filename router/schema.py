@@ -1,0 +1,102 @@
+"""Value types passed between the router's parts; results are never bare tuples.
+
+All are frozen except KeywordMatch and RouteDecision: those are built on the L1 hot path, where
+frozen construction (one object.__setattr__ per field) cost over a tenth of the tier's time.
+Treat them as read-only all the same; derive a changed copy with dataclasses.replace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Tier = Literal["L1", "L2", "default"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A destination: a named route served by one expert, with its L1 patterns and L2 examples."""
+
+    name: str
+    expert: str
+    keywords: tuple[str, ...] = ()
+    utterances: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class KeywordMatch:
+    """The L1 rule that fired: which pattern, where in the query, and what it matched."""
+
+    route: str
+    pattern: str
+    start: int
+    end: int
+    text: str
+    # Other routes whose patterns matched too but lost on priority.
+    also_matched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteScore:
+    """One route's L2 similarity to a query."""
+
+    route: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class TierTimings:
+    """Time spent per tier for one decision, in microseconds (None: the tier did not run)."""
+
+    l1_us: float | None = None
+    l2_us: float | None = None
+    total_us: float = 0.0
+
+
+@dataclass(slots=True)
+class RouteDecision:
+    """Where a query goes and why.
+
+    `score` is 1.0 for an L1 rule, else the winning route's similarity; `margin` is its lead over
+    the runner-up. `rule` is set for L1; `top_routes` holds the best L2 routes when L2 ran.
+    """
+
+    route: str
+    expert: str
+    tier: Tier
+    score: float
+    margin: float
+    rule: KeywordMatch | None = None
+    top_routes: tuple[RouteScore, ...] = ()
+    timings: TierTimings = TierTimings()  # immutable, so one shared default is safe
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (as printed by the CLI and returned by the API)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledQuery:
+    """One row of a labelled JSONL file: a query and the route it belongs to."""
+
+    query: str
+    route: str
+    line: int
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message sent to an expert."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a streamed answer; the last one has `done=True`."""
+
+    text: str
+    done: bool = False

@@ -1,0 +1,61 @@
+import pytest
+
+from router.errors import ConfigError, InvalidQueryError
+from router.hybrid import HybridRouter
+from router.strategies.keyword import KeywordRoutingStrategy
+from router.strategies.semantic import SemanticRoutingStrategy
+
+
+@pytest.fixture
+def hybrid(routes, fake_encoder):
+    return HybridRouter(
+        routes,
+        default_route="knowledge",
+        keyword=KeywordRoutingStrategy(routes),
+        semantic=SemanticRoutingStrategy(routes, fake_encoder, threshold=0.4),
+    )
+
+
+def test_l1_decides_first_and_l2_is_skipped(hybrid):
+    d = hybrid.route("I want you to act as a python function")
+    assert d.tier == "L1" and d.route == "roleplay"
+    assert d.timings.l1_us > 0 and d.timings.l2_us is None and d.timings.total_us >= d.timings.l1_us
+
+
+def test_l2_decides_when_no_rule_fires(hybrid):
+    d = hybrid.route("what is the capital of peru")
+    assert d.tier == "L2" and d.route == "knowledge" and d.rule is None
+    assert d.timings.l1_us > 0 and d.timings.l2_us > 0
+
+
+def test_default_route_keeps_the_l2_ranking(hybrid):
+    d = hybrid.route("zorblax")
+    assert (d.tier, d.route, d.expert) == ("default", "knowledge", "zoomer")
+    assert len(d.top_routes) == 3 and "no route was similar enough" not in d.reason and "needs >= 0.4" in d.reason
+
+
+def test_keyword_only_and_semantic_only(routes, fake_encoder):
+    only_l1 = HybridRouter(routes, "math", keyword=KeywordRoutingStrategy(routes))
+    d = only_l1.route("what is the capital of peru")
+    assert (d.tier, d.route, d.top_routes, d.timings.l2_us) == ("default", "math", (), None)
+    only_l2 = HybridRouter(routes, "math", semantic=SemanticRoutingStrategy(routes, fake_encoder, threshold=0.4))
+    assert only_l2.route("I want you to act as a pirate").tier != "L1"
+
+
+def test_unknown_default_route_is_named(routes):
+    with pytest.raises(ConfigError, match="'cooking' is not a route. Available: roleplay, code, math, knowledge"):
+        HybridRouter(routes, "cooking")
+
+
+@pytest.mark.parametrize("query", ["", "   \n\t "])
+def test_empty_query_is_refused(hybrid, query):
+    with pytest.raises(InvalidQueryError, match="empty"):
+        hybrid.route(query)
+
+
+def test_decision_is_json_ready(hybrid):
+    import json
+
+    d = hybrid.route("python function please")
+    data = json.loads(json.dumps(d.to_dict()))
+    assert data["rule"]["pattern"] == "python function" and data["timings"]["l2_us"] is None

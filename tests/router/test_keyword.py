@@ -1,0 +1,118 @@
+import pytest
+
+from router.errors import ConfigError
+from router.schema import Route
+from router.patterns import add_word_boundaries, star_height, validate_pattern
+from router.strategies.keyword import KeywordRoutingStrategy
+
+
+def test_reports_pattern_and_span(routes):
+    query = "Please write a Python function that adds two numbers"
+    d = KeywordRoutingStrategy(routes).route(query)
+    assert (d.route, d.expert, d.tier, d.score) == ("code", "professor", "L1", 1.0)
+    assert d.rule.pattern == "python function"
+    assert query[d.rule.start : d.rule.end] == "Python function" == d.rule.text
+
+
+def test_priority_follows_route_order_then_pattern_order(routes):
+    query = "I want you to act as a tutor. Show a python function and solve for x."
+    d = KeywordRoutingStrategy(routes).route(query)
+    assert d.route == "roleplay"
+    assert set(d.rule.also_matched) == {"code", "math"}
+    assert d.margin == 0.0
+    d = KeywordRoutingStrategy(routes, priority=["math", "code"]).route(query)
+    assert d.route == "math" and d.rule.text == "solve for x"
+    # within a route the first listed pattern wins, wherever it occurs
+    d = KeywordRoutingStrategy(routes).route("```\ndef f(x):\n```")
+    assert d.rule.pattern == r"def \w+\("
+
+
+def test_unknown_priority_route_is_named(routes):
+    with pytest.raises(ConfigError, match="'?mth'?.*Available: roleplay, code, math, knowledge"):
+        KeywordRoutingStrategy(routes, priority=["mth"])
+
+
+def test_word_boundaries_and_case():
+    s = KeywordRoutingStrategy([Route("x", "e", keywords=("cat",))])
+    assert s.route("A CAT sat") is not None
+    assert s.route("concatenate these") is None
+    assert add_word_boundaries("tl;dr") == r"\b(?:tl;dr)\b"
+    assert add_word_boundaries("```") == "(?:```)"
+
+
+def test_no_match_declines(routes):
+    assert KeywordRoutingStrategy(routes).route("what a lovely day") is None
+    assert KeywordRoutingStrategy([Route("x", "e")]).route("anything") is None
+
+
+def test_only_head_and_tail_are_scanned_and_spans_map_back(routes):
+    s = KeywordRoutingStrategy(routes, head_chars=50, tail_chars=50)
+    body = "lorem ipsum " * 100
+    assert s.route(body + "python function" + body) is None  # in the middle: a pasted text's words
+    query = body + "Now give me a python function."
+    d = s.route(query)
+    assert d.route == "code"
+    assert query[d.rule.start : d.rule.end] == "python function"
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("(unclosed", "not a valid regular expression"),
+        ("(a+)+b", "backtrack catastrophically"),
+        ("(x*y*)*z", "backtrack catastrophically"),
+        ("a*", "empty string"),
+        ("foo(?=bar)", "RE2"),
+        (r"(a)\1", "RE2"),
+        ("  ", "empty"),
+    ],
+)
+def test_bad_patterns_are_rejected_naming_route_and_pattern(pattern, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        KeywordRoutingStrategy([Route("code", "professor", keywords=("fine", pattern))])
+    assert "'code'" in str(info.value) and repr(pattern) in str(info.value)
+
+
+def test_star_height():
+    assert star_height("abc") == 0
+    assert star_height("a+b") == 1
+    assert star_height("(ab+)+") == 2
+    assert star_height("(ab{2,3})+") == 1
+    validate_pattern("r", "write (?:a|an) (?:python )?function")  # no error
+
+
+def test_counted_repeats_are_bounded():
+    with pytest.raises(ConfigError, match="counted repeat"):
+        validate_pattern("math", r"\d.{0,300}how much")
+    validate_pattern("math", r"\d[^?]*how much")
+
+
+def test_unknown_engine_is_named(routes):
+    with pytest.raises(ConfigError, match="Unknown pattern engine 'pcre'. Available: hyperscan, re2"):
+        KeywordRoutingStrategy(routes, engine="pcre")
+
+
+SAMPLES = [
+    "I want you to act as a linux terminal. Reply only with the terminal output.",
+    "Summarize the following article in two sentences:\n\nThe mayor said on Tuesday ...",
+    "def add(a, b):\n    return a + b\n\nWhat does this function do?",
+    "Natalia sold 48 clips in April and half as many in May. How many clips did she sell altogether?",
+    "Context: The river floods every spring.\nQuestion: When does the river flood?",
+    "who sang the song 'yesterday'",
+    "hey there! how are you doing today?",
+    "Write me a short poem about the sea at night",
+    "Options: (A) red (B) blue (C) green (D) white (E) black",
+    "Ünïcödé text with émojis 🤖 and أبجد and summarize: this",
+    "x" * 5000 + " tl;dr",
+]
+
+
+def test_both_engines_give_the_same_decisions():
+    from router.config import build_routes, load_config
+
+    cfg = load_config()
+    routes = build_routes(cfg.routes, cfg.experts)
+    fast, portable = KeywordRoutingStrategy(routes, engine="hyperscan"), KeywordRoutingStrategy(routes, engine="re2")
+    for text in SAMPLES:
+        assert fast.route(text) == portable.route(text), text
+    assert sum(fast.route(t) is not None for t in SAMPLES) >= 8
