@@ -54,8 +54,8 @@ class KeywordRoutingStrategy:
                 validate_pattern(name, pattern)
                 self._rules.append((name, pattern))
         self._set = PatternSet([p for _, p in self._rules], engine=engine)
-        # The same patterns one by one, to find where the winner matched. Python's engine is safe
-        # here (validate_pattern rejects nested repeats) and, for one pattern, faster to call.
+        # The same patterns one by one, to find where the winner matched. Python's engine is cheaper
+        # to call for one pattern, and bounded here: no nested repeats, and at most the scan window.
         self._regexes = [re.compile(p, re.IGNORECASE | re.ASCII) for p in self._set.patterns]
         self._reasons = [f"rule {p!r} of route '{r}' matched" for r, p in self._rules]
 

@@ -117,7 +117,7 @@ class SemanticRoutingStrategy:
     def _set_index(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> None:
         index = {n: i for i, n in enumerate(self._names)}
         self._texts = list(texts)
-        self._labels = np.array([index[l] for l in labels], dtype=np.int32)
+        self._labels = np.array([index[name] for name in labels], dtype=np.int32)
         self._matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         self._groups = [np.flatnonzero(self._labels == i) for i in range(len(self._names))]
 
