@@ -5,7 +5,10 @@ RouterError
 ├── DataError             a labelled JSONL file has a bad line
 ├── InvalidQueryError     a query the router cannot route (empty)
 └── ProviderError         an LLM backend failed
-    └── ProviderUnavailable   the backend is not reachable
+    ├── ProviderUnavailable   the backend is not reachable
+    ├── ModelNotFound         the model is not pulled / not served
+    ├── ProviderTimeout       no answer within the timeout
+    └── StreamInterrupted     the answer stopped mid-stream (what arrived is kept)
 """
 
 from __future__ import annotations
@@ -33,3 +36,19 @@ class ProviderError(RouterError):
 
 class ProviderUnavailable(ProviderError):
     """The LLM backend cannot be reached."""
+
+
+class ModelNotFound(ProviderError):
+    """The backend does not have the model (for Ollama: it is not pulled)."""
+
+
+class ProviderTimeout(ProviderError):
+    """The backend did not answer (or stopped answering) within the timeout."""
+
+
+class StreamInterrupted(ProviderError):
+    """The stream broke off mid-answer; `partial` holds the text that arrived."""
+
+    def __init__(self, message: str, partial: str = "") -> None:
+        super().__init__(message)
+        self.partial = partial

@@ -95,8 +95,25 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """What one answer cost, as reported by the backend and timed by the provider.
+
+    Durations are in milliseconds; None where the backend does not report it.
+    """
+
+    model: str
+    ttft_ms: float | None = None  # time to first token, measured by the provider
+    total_ms: float | None = None
+    load_ms: float | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_per_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
-    """A piece of a streamed answer; the last one has `done=True`."""
+    """A piece of a streamed answer; the last one has `done=True` and carries the stats."""
 
     text: str
     done: bool = False
+    stats: GenerationStats | None = None
