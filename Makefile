@@ -1,4 +1,4 @@
-# `make run`: set up and start the router; `make test`: set up and run the whole test suite.
+# `make run`: set up and start the workbench; `make test`: set up and run the whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(PY) -m router shell
+	$(PY) app.py $(ARGS)
 
 test: setup
 	$(PY) -m pytest

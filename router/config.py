@@ -97,3 +97,43 @@ def build_router(cfg: DictConfig) -> HybridRouter:
         if isinstance(e.__cause__, RouterError):  # raised by a constructor, wrapped by Hydra
             raise e.__cause__ from e
         raise ConfigError(_one_paragraph(e, ())) from e
+
+
+def build_experts(cfg: DictConfig) -> dict[str, Any]:
+    """One Expert per entry of `experts:`, each with its provider built from `ollama:` or `openai:`."""
+    from router.providers import OllamaProvider, OpenAICompatProvider
+    from router.service import Expert
+
+    experts = {}
+    for name, spec in cfg.experts.items():
+        backend = spec.get("provider", "ollama")
+        if backend == "ollama":
+            o = cfg.ollama
+            provider = OllamaProvider(
+                spec.model, host=o.host, connect_timeout=o.connect_timeout, read_timeout=o.read_timeout,
+                options=OmegaConf.to_container(o.options) or None,
+            )
+        elif backend == "openai":
+            o = cfg.openai
+            provider = OpenAICompatProvider(
+                spec.model, base_url=o.base_url, api_key=o.api_key, connect_timeout=o.connect_timeout,
+                read_timeout=o.read_timeout, options=OmegaConf.to_container(o.options) or None,
+            )
+        else:
+            raise ConfigError(f"Expert '{name}' has unknown provider '{backend}'. Available: ollama, openai")
+        fallback = spec.get("fallback")
+        if fallback is not None and fallback not in cfg.experts:
+            raise ConfigError(f"Expert '{name}' falls back to '{fallback}', which is not an expert. "
+                              f"Available: {', '.join(cfg.experts)}")
+        experts[str(name)] = Expert(str(name), str(spec.model), provider, backend, fallback)
+    return experts
+
+
+def build_service(cfg: DictConfig) -> Any:
+    """The chat service: the router plus the experts that answer."""
+    from router.service import ChatService
+
+    return ChatService(
+        build_router(cfg), build_experts(cfg), max_prompt_chars=cfg.app.max_prompt_chars,
+        system_prompt=cfg.app.system_prompt,
+    )

@@ -1,0 +1,87 @@
+"""Tab handlers and the REST API, driven with scripted providers (no server)."""
+
+import json
+
+from fastapi.testclient import TestClient
+
+from router.errors import ProviderUnavailable
+from router.hybrid import HybridRouter
+from router.schema import Chunk, GenerationStats
+from router.service import ChatService, Expert
+from router.strategies.keyword import KeywordRoutingStrategy
+from ui.api import build_api
+from ui.card import answer_footer, format_us, routing_card, similarity_bar
+from ui.chat import ChatSession, respond
+from ui.playground import route_lines
+
+
+class Scripted:
+    def __init__(self, fail=None):
+        self.fail = fail
+
+    def stream(self, messages, **options):
+        if self.fail:
+            raise self.fail
+        yield Chunk("Sure, ")
+        yield Chunk("here it is.")
+        yield Chunk("", done=True, stats=GenerationStats("m", ttft_ms=12.0, tokens_per_s=33.3, output_tokens=4))
+
+
+def service(routes, fail=None):
+    router = HybridRouter(routes, "knowledge", keyword=KeywordRoutingStrategy(routes))
+    experts = {n: Expert(n, f"{n}-model", Scripted(fail)) for n in ("professor", "zoomer")}
+    return ChatService(router, experts)
+
+
+def test_card_pieces():
+    assert similarity_bar(1.5, 3) == "███" and similarity_bar(-1, 3) == "░░░"
+    assert format_us(None) == "-" and format_us(999.0) == "999.0 µs" and format_us(2500) == "2.5 ms"
+
+
+def test_respond_streams_and_ends_with_card_and_stats(routes):
+    session = ChatSession()
+    outputs = list(respond(service(routes), "write a python function", [], session))
+    chat, box, _ = outputs[-1]
+    assert box == "" and chat[0] == {"role": "user", "content": "write a python function"}
+    final = chat[-1]["content"]
+    assert final.startswith("Sure, here it is.")
+    assert "tier **L1**" in final and "route **code**" in final and "`professor-model`" in final
+    assert "first token 12 ms" in final and "33.3 tok/s" in final
+    assert [m.content for m in session.history] == ["write a python function", "Sure, here it is."]
+    assert any(o[2] != outputs[0][2] for o in outputs)  # the decision panel was filled
+
+
+def test_respond_without_backend_shows_card_and_notice(routes):
+    err = ProviderUnavailable("Ollama is not reachable at http://127.0.0.1:9. Start it with: ollama serve")
+    chat, _, _ = list(respond(service(routes, err), "write a python function", [], ChatSession()))[-1]
+    final = chat[-1]["content"]
+    assert "No model answered" in final and "ollama serve" in final and "route **code**" in final
+
+
+def test_empty_message_is_not_sent(routes):
+    outputs = list(respond(service(routes), "   ", [], ChatSession()))
+    assert len(outputs) == 1 and outputs[0][0] == []
+
+
+def test_playground_rows(routes):
+    rows = route_lines(service(routes), "python function\n\n  \nwhat is the capital of peru")
+    assert [r[1] for r in rows] == ["code", "knowledge"] and rows[0][3] == "L1" and rows[1][3] == "default"
+
+
+def test_route_card_for_default_names_the_reason(routes):
+    d = service(routes).route("zzz")
+    assert "no keyword rule fired" in routing_card(d, None)
+
+
+def test_api_route_and_health(routes):
+    svc = service(routes)
+    client = TestClient(build_api(svc))
+    r = client.post("/v1/route", json={"query": "I want you to act as a pirate"})
+    assert r.status_code == 200
+    body = r.json()
+    expected = json.loads(json.dumps(svc.route("I want you to act as a pirate").to_dict()))
+    assert {k: v for k, v in body.items() if k != "timings"} == {k: v for k, v in expected.items() if k != "timings"}
+    assert client.post("/v1/route", json={"query": "  "}).status_code == 422
+    assert client.post("/v1/route", json={"qurey": "x"}).status_code == 422
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and "code" in health["routes"]
