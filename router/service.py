@@ -6,6 +6,8 @@ The UI and the REST API both consume `ChatService.chat()`; neither holds routing
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -76,6 +78,13 @@ Event = Routed | Token | FallingBack | Finished
 
 
 @dataclass(frozen=True, slots=True)
+class _Failed:
+    """Internal: an expert failed before any text arrived (the caller may fall back)."""
+
+    error: ProviderError
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceStatus:
     """Whether the experts' backends answer, and which configured models they have."""
 
@@ -107,55 +116,117 @@ class ChatService:
     def chat(self, query: str, history: Sequence[Message] = ()) -> Iterator[Event]:
         """Route `query`, then stream an answer; the last event is always `Finished`."""
         start = perf_counter()
-        query = clean_query(query)  # raises InvalidQueryError for an empty message
-        decision = self.router.route(query)
+        decision, refusal = self._route(query, start)
         expert = self.experts[decision.expert]
         yield Routed(decision, expert.name, expert.model)
-        router_ms = decision.timings.total_us / 1000
-        if len(query) > self.max_prompt_chars:
-            yield Finished(
-                "", expert.name, expert.model, router_ms=router_ms, total_ms=_ms(start),
-                error=(f"The message has {len(query):,} characters; at most {self.max_prompt_chars:,} "
-                       "are sent to a model (app.max_prompt_chars). It was routed, not answered."),
-            )
+        if refusal is not None:
+            yield refusal
             return
         messages = self._messages(query, history)
+        router_ms = decision.timings.total_us / 1000
         tried: list[str] = []
         failures: list[str] = []
         while expert is not None and expert.name not in tried:
             tried.append(expert.name)
-            answer: list[str] = []
-            try:
-                stats = None
-                for chunk in expert.provider.stream(messages):
-                    if chunk.text:
-                        answer.append(chunk.text)
-                        yield Token(chunk.text)
-                    if chunk.done:
-                        stats = chunk.stats
-                yield Finished(
-                    "".join(answer), expert.name, expert.model, stats=stats, router_ms=router_ms,
-                    total_ms=_ms(start), fallback_from=tried[0] if len(tried) > 1 else None,
-                )
+            fallback_from = tried[0] if len(tried) > 1 else None
+            failure = None
+            for event in self._answer(expert, messages, start, router_ms, fallback_from):
+                if isinstance(event, _Failed):
+                    failure = event
+                else:
+                    yield event
+            if failure is None:
                 return
-            except StreamInterrupted as e:
-                yield Finished(
-                    e.partial or "".join(answer), expert.name, expert.model, incomplete=True, error=str(e),
-                    router_ms=router_ms, total_ms=_ms(start), fallback_from=tried[0] if len(tried) > 1 else None,
-                )
-                return
-            except ProviderError as e:
-                failures.append(f"{expert.name} ({expert.model}): {e}")
-                log.warning("Expert %s failed: %s", expert.name, e)
-                if answer:  # part of an answer was shown: do not mix in another expert's
-                    yield Finished("".join(answer), expert.name, expert.model, incomplete=True, error=str(e),
-                                   router_ms=router_ms, total_ms=_ms(start))
-                    return
-                nxt = self.experts.get(expert.fallback) if expert.fallback else None
-                if nxt is not None and nxt.name not in tried:
-                    yield FallingBack(expert.name, str(e), nxt.name, nxt.model)
-                expert = nxt
+            failures.append(f"{expert.name} ({expert.model}): {failure.error}")
+            log.warning("Expert %s failed: %s", expert.name, failure.error)
+            nxt = self.experts.get(expert.fallback) if expert.fallback else None
+            if nxt is not None and nxt.name not in tried:
+                yield FallingBack(expert.name, str(failure.error), nxt.name, nxt.model)
+            expert = nxt
         yield Finished("", None, None, error=" ".join(failures), router_ms=router_ms, total_ms=_ms(start))
+
+    def compare(
+        self, query: str, experts: tuple[str, str], history: Sequence[Message] = ()
+    ) -> Iterator[tuple[int, Event]]:
+        """Stream two experts' answers to one query at once, as (side, event) with side 0 or 1.
+
+        The first event is (0, Routed) for the router's decision; each side ends with a Finished
+        (its `error` set when that expert failed: no fallback here, the point is to compare).
+        """
+        start = perf_counter()
+        for name in experts:
+            if name not in self.experts:
+                raise ValueError(f"Unknown expert '{name}'. Available: {', '.join(self.experts)}")
+        decision, refusal = self._route(query, start)
+        yield 0, Routed(decision, decision.expert, self.experts[decision.expert].model)
+        if refusal is not None:
+            yield 0, refusal
+            yield 1, refusal
+            return
+        messages = self._messages(query, history)
+        router_ms = decision.timings.total_us / 1000
+        events: queue.Queue = queue.Queue()
+
+        def run(side: int, expert: Expert) -> None:
+            try:
+                for event in self._answer(expert, messages, start, router_ms, None):
+                    if isinstance(event, _Failed):
+                        event = Finished("", expert.name, expert.model, error=f"{expert.name} ({expert.model}): "
+                                         f"{event.error}", router_ms=router_ms, total_ms=_ms(start))
+                    events.put((side, event))
+            finally:
+                events.put((side, None))
+
+        for side, name in enumerate(experts):
+            threading.Thread(target=run, args=(side, self.experts[name]), daemon=True).start()
+        running = 2
+        while running:
+            side, event = events.get()
+            if event is None:
+                running -= 1
+            else:
+                yield side, event
+
+    def _route(self, query: str, start: float) -> tuple[RouteDecision, Finished | None]:
+        """The decision, and the refusal to send when the message is over the size limit."""
+        query = clean_query(query)  # raises InvalidQueryError for an empty message
+        decision = self.router.route(query)
+        if len(query) <= self.max_prompt_chars:
+            return decision, None
+        expert = self.experts[decision.expert]
+        return decision, Finished(
+            "", expert.name, expert.model, router_ms=decision.timings.total_us / 1000, total_ms=_ms(start),
+            error=(f"The message has {len(query):,} characters; at most {self.max_prompt_chars:,} "
+                   "are sent to a model (app.max_prompt_chars). It was routed, not answered."),
+        )
+
+    def _answer(
+        self, expert: Expert, messages: list[Message], start: float, router_ms: float, fallback_from: str | None
+    ) -> Iterator[Token | Finished | _Failed]:
+        """One expert's answer: tokens, then Finished; or _Failed when it failed before any text."""
+        answer: list[str] = []
+        stats = None
+        try:
+            for chunk in expert.provider.stream(messages):
+                if chunk.text:
+                    answer.append(chunk.text)
+                    yield Token(chunk.text)
+                if chunk.done:
+                    stats = chunk.stats
+        except StreamInterrupted as e:
+            yield Finished(e.partial or "".join(answer), expert.name, expert.model, incomplete=True, error=str(e),
+                           router_ms=router_ms, total_ms=_ms(start), fallback_from=fallback_from)
+            return
+        except ProviderError as e:
+            if not answer:
+                yield _Failed(e)
+                return
+            # Part of an answer was shown: keep it rather than mix in another expert's.
+            yield Finished("".join(answer), expert.name, expert.model, incomplete=True, error=str(e),
+                           router_ms=router_ms, total_ms=_ms(start), fallback_from=fallback_from)
+            return
+        yield Finished("".join(answer), expert.name, expert.model, stats=stats, router_ms=router_ms,
+                       total_ms=_ms(start), fallback_from=fallback_from)
 
     def _messages(self, query: str, history: Sequence[Message]) -> list[Message]:
         system = [Message("system", self.system_prompt)] if self.system_prompt else []

@@ -132,6 +132,17 @@ class SemanticRoutingStrategy:
         vectors = np.vstack([self._matrix, self.encoder.encode([t for t, _ in pairs])])
         self._set_index(self._texts + [t for t, _ in pairs], labels, vectors)
 
+    def remove_utterance(self, text: str, route: str) -> bool:
+        """Remove the most recently added example with this text and route; False if there is none."""
+        for i in range(len(self._texts) - 1, -1, -1):
+            if self._texts[i] == text and self._names[self._labels[i]] == route:
+                keep = np.ones(len(self._texts), dtype=bool)
+                keep[i] = False
+                labels = [self._names[j] for j in self._labels[keep]]
+                self._set_index([t for t, k in zip(self._texts, keep) if k], labels, self._matrix[keep])
+                return True
+        return False
+
     @property
     def size(self) -> int:
         """Number of utterances in the index."""

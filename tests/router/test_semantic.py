@@ -91,3 +91,13 @@ def default_routes():
 def test_real_model_routes_a_handful_of_queries(default_routes, onnx_encoder, query, route):
     ranking = SemanticRoutingStrategy(default_routes, onnx_encoder).rank(query)
     assert ranking.best.route == route, ranking.scores[:3]
+
+
+def test_remove_utterance_undoes_an_addition(routes, fake_encoder):
+    s = SemanticRoutingStrategy(routes, fake_encoder, threshold=0.5, top_k=1)
+    size = s.size
+    s.add_utterances([("frobnicate the zorblax quux", "code")])
+    assert s.route("zorblax frobnicate quux").route == "code"
+    assert s.remove_utterance("frobnicate the zorblax quux", "code") is True
+    assert s.size == size and s.route("zorblax frobnicate quux") is None
+    assert s.remove_utterance("frobnicate the zorblax quux", "code") is False

@@ -94,3 +94,21 @@ def test_system_prompt_goes_first(routes):
     service, experts = make_service(routes, system_prompt="Be brief.")
     list(service.chat("python function"))
     assert experts["professor"].provider.calls[0][0] == Message("system", "Be brief.")
+
+
+def test_compare_streams_both_experts_and_reports_failures_per_side(routes):
+    down = ScriptedProvider("small", fail=ProviderUnavailable("Ollama is not reachable at http://x. Start it with: ollama serve"))
+    service, _ = make_service(routes, zoomer=down)
+    events = list(service.compare("write a python function", ("professor", "zoomer")))
+    side, first = events[0]
+    assert side == 0 and isinstance(first, Routed) and first.decision.route == "code"
+    done = {side: e for side, e in events if isinstance(e, Finished)}
+    assert done[0].answer == "Hello there" and done[0].error is None
+    assert done[1].answer == "" and "zoomer (small)" in done[1].error
+    assert [e.text for s, e in events if s == 0 and isinstance(e, Token)] == ["Hello", " there"]
+
+
+def test_compare_names_an_unknown_expert(routes):
+    service, _ = make_service(routes)
+    with pytest.raises(ValueError, match="Unknown expert 'wizard'"):
+        list(service.compare("hi", ("professor", "wizard")))
