@@ -8,22 +8,47 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 import gradio as gr
 from fastapi import FastAPI
 
+from forensics.feedback import Flywheel
+from forensics.preference_store import PreferenceStore, StoreError
 from router.config import build_service, load_config
 from router.errors import RouterError
 from ui import TITLE, build_demo
 from ui.api import build_api
+
+try:
+    APP_VERSION = version("llm-router-workbench")
+except PackageNotFoundError:  # running from a checkout that is not installed
+    APP_VERSION = "0+unknown"
+
+
+log = logging.getLogger("app")
+
+
+def open_flywheel(cfg, service) -> tuple[Flywheel | None, str]:
+    """The preference store and flywheel, or None and the reason: the chat works without them."""
+    try:
+        store = PreferenceStore(cfg.store.path)
+        flywheel = Flywheel(store, service.router, app_version=APP_VERSION)
+        restored = flywheel.restore()
+    except StoreError as e:
+        log.warning("Preference store unavailable: %s", e)
+        return None, str(e)
+    log.info("Preference store %s; %d routing corrections in use", cfg.store.path, restored)
+    return flywheel, ""
 
 
 def build_app(overrides: Sequence[str] = ()) -> tuple[FastAPI, object]:
     """The FastAPI app (REST endpoints, Gradio mounted at /) and the composed config."""
     cfg = load_config(overrides)
     service = build_service(cfg)
-    api = build_api(service)
-    app = gr.mount_gradio_app(api, build_demo(service, cfg.app.concurrency), path="/", server_name=cfg.app.host,
+    flywheel, problem = open_flywheel(cfg, service)
+    demo = build_demo(service, flywheel, cfg.app.concurrency, problem)
+    app = gr.mount_gradio_app(build_api(service), demo, path="/", server_name=cfg.app.host,
                               server_port=cfg.app.port, footer_links=["api"])
     return app, cfg
 

@@ -2,6 +2,7 @@
 
     python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--json] [key=value ...]
     python -m forensics.benchmark_suite latency  --data FILE [--json] [key=value ...]
+    python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
 
 With --json the last line printed is one JSON object with the figures.
 """
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -127,6 +131,36 @@ def measure_latency(
     return report
 
 
+def measure_feedback(
+    router: HybridRouter, rows: Sequence[LabelledQuery], fraction: float, seed: int = 0
+) -> dict[str, Any]:
+    """Feed a random `fraction` of the rows as routing corrections, then score the rest before and after.
+
+    Corrections go through Flywheel.correct, the code path behind the UI's "should have gone to"
+    button, into a throw-away store.
+    """
+    from forensics.feedback import Flywheel
+    from forensics.preference_store import PreferenceStore
+
+    if not 0 < fraction < 1:
+        raise RouterError(f"--fraction must be between 0 and 1 (exclusive), got {fraction}.")
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, round(len(rows) * fraction))
+    fed, held = [rows[i] for i in order[:cut]], [rows[i] for i in order[cut:]]
+    before = evaluate(router, held)
+    with tempfile.TemporaryDirectory() as tmp, PreferenceStore(Path(tmp) / "feedback.sqlite3") as store:
+        flywheel = Flywheel(store, router, app_version="benchmark")
+        for row in _progress(fed, "feeding corrections"):
+            flywheel.correct(row.query, router.route(row.query), row.route)
+        after = evaluate(router, held)
+    return {
+        "n_fed": len(fed), "n_eval": len(held), "before": before["accuracy"], "after": after["accuracy"],
+        "lift": round(after["accuracy"] - before["accuracy"], 4),
+        "expert_before": before["expert_accuracy"], "expert_after": after["expert_accuracy"],
+    }
+
+
 def sentence_transformers_baseline() -> Callable[[str], Any]:
     """A plain sentence-transformers encode() of one query with the same bundled model."""
     from sentence_transformers import SentenceTransformer
@@ -162,15 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m forensics.benchmark_suite", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("accuracy", "routing accuracy on a labelled file"), ("latency", "per-tier latency")):
+    for name, text in (("accuracy", "routing accuracy on a labelled file"), ("latency", "per-tier latency"),
+                       ("feedback", "accuracy before and after feeding a fraction as corrections")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--data", required=True, help='labelled JSONL: {"query": ..., "route": ...} per line')
         p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
         p.add_argument("overrides", nargs="*", help="Hydra-style overrides, e.g. router.semantic.threshold=0.4")
         if name == "accuracy":
             p.add_argument("--exemplars", help="labelled JSONL whose rows are added as L2 utterances")
-        else:
+        elif name == "latency":
             p.add_argument("--no-baseline", action="store_true", help="skip the sentence-transformers baseline")
+        else:
+            p.add_argument("--fraction", type=float, default=0.1, help="share of rows fed as corrections")
+            p.add_argument("--seed", type=int, default=0, help="seed of the random split")
     args = parser.parse_args(argv)
     overrides = list(args.overrides)
     if getattr(args, "exemplars", None):
@@ -181,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "accuracy":
             report = evaluate(router, rows)
             _print_accuracy(report)
+        elif args.command == "feedback":
+            report = measure_feedback(router, rows, args.fraction, args.seed)
+            print(f"fed {report['n_fed']} corrections; accuracy on the other {report['n_eval']}: "
+                  f"{report['before']:.3f} -> {report['after']:.3f} (lift {report['lift']:+.3f})")
         else:
             baseline = None if args.no_baseline else sentence_transformers_baseline()
             report = measure_latency(router, [r.query for r in rows], baseline)

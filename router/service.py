@@ -187,6 +187,23 @@ class ChatService:
             else:
                 yield side, event
 
+    def ask(self, expert: str, query: str, history: Sequence[Message] = ()) -> Iterator[Token | Finished]:
+        """One named expert's answer to `query`, unrouted and without fallback ("try the other expert")."""
+        if expert not in self.experts:
+            raise ValueError(f"Unknown expert '{expert}'. Available: {', '.join(self.experts)}")
+        start = perf_counter()
+        query = clean_query(query)
+        chosen = self.experts[expert]
+        if len(query) > self.max_prompt_chars:
+            yield Finished("", chosen.name, chosen.model, total_ms=_ms(start),
+                           error=f"The message is over app.max_prompt_chars ({self.max_prompt_chars:,}).")
+            return
+        for event in self._answer(chosen, self._messages(query, history), start, 0.0, None):
+            if isinstance(event, _Failed):
+                event = Finished("", chosen.name, chosen.model, error=f"{chosen.name} ({chosen.model}): "
+                                 f"{event.error}", total_ms=_ms(start))
+            yield event
+
     def _route(self, query: str, start: float) -> tuple[RouteDecision, Finished | None]:
         """The decision, and the refusal to send when the message is over the size limit."""
         query = clean_query(query)  # raises InvalidQueryError for an empty message

@@ -36,6 +36,8 @@ def router_cache(tmp_path_factory):
     """One cache for the session, so the ONNX export happens once and nothing lands in ~/.cache."""
     path = tmp_path_factory.mktemp("llm-router-cache")
     os.environ["LLM_ROUTER_CACHE"] = str(path)
+    # Apps launched by tests keep their preference store out of the checkout's data/ too.
+    os.environ["LLM_ROUTER_STORE"] = str(tmp_path_factory.mktemp("store") / "preferences.sqlite3")
     return path
 
 

@@ -1,17 +1,32 @@
-"""The Chat tab: streamed answers, each with its routing card, and the backend status line."""
+"""The Chat tab: streamed answers with their routing cards, the backend status line, and feedback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field
 from functools import partial
 
 import gradio as gr
 
+from forensics.feedback import Flywheel
+from forensics.preference_store import StoreError
 from router.errors import InvalidQueryError
-from router.schema import Message
+from router.schema import Message, RouteDecision
 from router.service import ChatService, FallingBack, Finished, Routed, Token
 from ui.card import answer_footer, routing_card
+from ui.compare import CompareState, render
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LastTurn:
+    """The latest answered turn, for "try the other expert" and routing corrections."""
+
+    prompt: str
+    history: list[Message]
+    done: Finished
+    decision: RouteDecision
 
 
 @dataclass
@@ -19,6 +34,7 @@ class ChatSession:
     """One browser session's conversation, as sent to the models (without the cards)."""
 
     history: list[Message] = field(default_factory=list)
+    last: LastTurn | None = None
 
 
 def status_line(service: ChatService) -> str:
@@ -31,7 +47,7 @@ def status_line(service: ChatService) -> str:
     return f"🟢 **Backend reachable** · {models}"
 
 
-def respond(service: ChatService, message: str, chat: list[dict], session: ChatSession):
+def respond(service: ChatService, flywheel: Flywheel | None, message: str, chat: list[dict], session: ChatSession):
     """Stream one chat turn: yields (chatbot, textbox, last decision) as the answer grows."""
     if not message or not message.strip():
         yield chat, message, gr.skip()
@@ -53,16 +69,18 @@ def respond(service: ChatService, message: str, chat: list[dict], session: ChatS
                 chat[-1] = {"role": "assistant", "content": f"{answer}\n\n---\n{card}"}
                 yield chat, "", gr.skip()
             elif isinstance(event, Finished):
-                if event.expert and event.model and decision is not None:
-                    card = routing_card(decision, event.model) if event.fallback_from else card
+                if event.fallback_from and decision is not None:
+                    card = routing_card(decision, event.model)
                 body = event.answer or ""
                 if event.error and not event.answer:
                     body = f"⚠️ **No model answered.** {event.error}"
                 elif event.error:
                     body += f"\n\n⚠️ {event.error}"
                 chat[-1] = {"role": "assistant", "content": f"{body}\n\n---\n{card}  \n{answer_footer(event)}"}
+                session.last = LastTurn(message, list(session.history), event, decision)
                 if event.answer:
                     session.history += [Message("user", message), Message("assistant", event.answer)]
+                notice = _record(flywheel, message, decision, event) or notice
                 yield chat, "", gr.skip()
     except InvalidQueryError as e:
         chat[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
@@ -71,8 +89,55 @@ def respond(service: ChatService, message: str, chat: list[dict], session: ChatS
         gr.Info(notice)
 
 
-def build_chat(service: ChatService, concurrency: int = 16) -> tuple[gr.Markdown, Callable[[], str]]:
-    """Lay out the Chat tab inside the current Blocks context; returns the status line and its check."""
+def _record(flywheel: Flywheel | None, message: str, decision: RouteDecision, done: Finished) -> str:
+    """Log the turn as a routing event; a storage failure is reported, never fatal to the chat."""
+    if flywheel is None:
+        return ""
+    try:
+        flywheel.record_turn(message, decision, done)
+    except StoreError as e:
+        log.warning("Routing event not stored: %s", e)
+        return f"⚠️ This turn was not logged: {e}"
+    return ""
+
+
+def correct_route(flywheel: Flywheel | None, session: ChatSession, route: str | None) -> str:
+    """ "Should have gone to <route>": stored, and used by the router from the next message on."""
+    if session.last is None:
+        return "Ask something first; then say where it should have gone."
+    if not route:
+        return "Pick the route it should have gone to."
+    if flywheel is None:
+        return "⚠️ Not saved: the preference store is not available (see the Data tab)."
+    try:
+        correction = flywheel.correct(session.last.prompt, session.last.decision, route)
+    except StoreError as e:
+        return f"⚠️ Not saved: {e}"
+    return (f"Correction #{correction} saved: queries like this now go to **{route}** "
+            "(undo it in the Data tab).")
+
+
+def try_other(service: ChatService, session: ChatSession):
+    """Ask the expert that did not answer the last turn; show both in the Compare tab to pick from."""
+    last = session.last
+    if last is None or last.done.expert is None:
+        yield gr.skip(), gr.skip(), gr.skip(), "Ask something that gets an answer first.", gr.skip(), gr.skip()
+        return
+    other = next((name for name in service.experts if name != last.done.expert), None)
+    state = CompareState(last.prompt, last.history, {0: last.done}, last.decision)
+    card = routing_card(last.decision, last.done.model)
+    text = ""
+    for event in service.ask(other, last.prompt, last.history):
+        if isinstance(event, Token):
+            text += event.text
+        else:
+            state.done[1] = event
+        yield (last.prompt, render(last.done, last.done.answer, "A"), render(state.done.get(1), text, "B"),
+               f"The router sent this to:  \n{card}", state, gr.Tabs(selected="compare"))
+
+
+def build_chat(service: ChatService, flywheel: Flywheel | None, concurrency: int = 16) -> dict:
+    """Lay out the Chat tab inside the current Blocks context; returns components other tabs wire to."""
     status = gr.Markdown("Checking the model backend…", elem_id="backend-status")
     with gr.Row():
         with gr.Column(scale=3):
@@ -81,16 +146,23 @@ def build_chat(service: ChatService, concurrency: int = 16) -> tuple[gr.Markdown
                 box = gr.Textbox(placeholder="Ask anything; the router picks the expert.", show_label=False,
                                  scale=5, elem_id="chat-input", autofocus=True)
                 send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+            with gr.Row():
+                route = gr.Dropdown(list(service.router.routes), value=None, label="Should have gone to",
+                                    scale=2, elem_id="correct-route")
+                fix = gr.Button("Correct routing", scale=1, elem_id="correct-button")
+                other = gr.Button("Try the other expert", scale=1, elem_id="try-other")
+            feedback = gr.Markdown(elem_id="chat-feedback")
         with gr.Column(scale=2):
             last = gr.JSON(label="Last routing decision", elem_id="last-decision")
             refresh = gr.Button("Check backend", size="sm")
     session = gr.State(ChatSession())
     gr.on(
-        [box.submit, send.click], partial(respond, service), [box, chatbot, session], [chatbot, box, last],
+        [box.submit, send.click], partial(respond, service, flywheel), [box, chatbot, session], [chatbot, box, last],
         api_name="chat", show_progress="hidden",
         # A slow or hung backend in one session must not queue the others behind it.
         concurrency_limit=concurrency,
     )
+    fix.click(partial(correct_route, flywheel), [session, route], feedback, api_name="correct")
     check = partial(status_line, service)
     refresh.click(check, None, status, api_visibility="private")
-    return status, check
+    return {"status": status, "check": check, "session": session, "try_other": other, "feedback": feedback}

@@ -65,3 +65,16 @@ def test_bad_data_names_the_line(tmp_path, capsys):
     assert main(["accuracy", "--data", str(path), "router=keyword"]) == 2
     err = capsys.readouterr().err
     assert f"{path}:2" in err and "unknown route 'cooking'" in err
+
+
+@pytest.mark.model
+def test_feedback_reports_before_after_and_lift(data, capsys):
+    assert main(["feedback", "--data", str(data), "--fraction", "0.4", "--json", "router=semantic"]) == 0
+    report = last_json(capsys)
+    assert report["n_fed"] == 2 and report["n_eval"] == 3
+    assert report["lift"] == pytest.approx(report["after"] - report["before"], abs=1e-4)
+
+
+def test_feedback_fraction_is_checked(data, capsys):
+    assert main(["feedback", "--data", str(data), "--fraction", "1.5", "router=keyword"]) == 2
+    assert "--fraction must be between 0 and 1" in capsys.readouterr().err

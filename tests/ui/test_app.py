@@ -157,7 +157,28 @@ def test_browser_chat_shows_answer_and_card(app_url):
             )
             page.screenshot(path=str(shot), full_page=True)
             text = page.inner_text("#chatbot")
+
+            # Try the other expert: the Compare tab opens with both answers; pick one.
+            page.click("#try-other")
+            page.wait_for_function(
+                "document.querySelector('#compare-side-b') && "
+                "document.querySelector('#compare-side-b').innerText.includes('tok/s')", timeout=60_000)
+            page.click("#vote-b")
+            page.wait_for_function(
+                "document.querySelector('#compare-saved').innerText.includes('Saved preference')", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+            compared = page.inner_text("#compare-side-b")
+
+            page.get_by_role("tab", name="Data").click()
+            page.click("#data-refresh")
+            page.wait_for_function(
+                "document.querySelector('#data-message').innerText.includes('1 preferences')", timeout=30_000)
+            page.wait_for_selector("#data-chart .js-plotly-plot", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "data.png"), full_page=True)
+            data = page.inner_text("#data-preferences")
         finally:
             browser.close()
     assert REPLY[:40] in text and "route code" in text and "llama3.2:3b" in text
     assert shot.stat().st_size > 10_000
+    assert "zoomer" in compared and "tinyllama" in compared
+    assert "professor" in data and "zoomer" in data

@@ -2,7 +2,14 @@
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
+
+from forensics.feedback import Flywheel
+from forensics.preference_store import PreferenceStore, StoreError
+from router.strategies.semantic import SemanticRoutingStrategy
+from ui.compare import CompareState, compare, vote
+from ui.data import delete_preference, export, load_tables, undo_correction
 
 from router.errors import ProviderUnavailable
 from router.hybrid import HybridRouter
@@ -11,7 +18,7 @@ from router.service import ChatService, Expert
 from router.strategies.keyword import KeywordRoutingStrategy
 from ui.api import build_api
 from ui.card import answer_footer, format_us, routing_card, similarity_bar
-from ui.chat import ChatSession, respond
+from ui.chat import ChatSession, correct_route, respond, try_other
 from ui.playground import route_lines
 
 
@@ -40,7 +47,7 @@ def test_card_pieces():
 
 def test_respond_streams_and_ends_with_card_and_stats(routes):
     session = ChatSession()
-    outputs = list(respond(service(routes), "write a python function", [], session))
+    outputs = list(respond(service(routes), None, "write a python function", [], session))
     chat, box, _ = outputs[-1]
     assert box == "" and chat[0] == {"role": "user", "content": "write a python function"}
     final = chat[-1]["content"]
@@ -53,13 +60,13 @@ def test_respond_streams_and_ends_with_card_and_stats(routes):
 
 def test_respond_without_backend_shows_card_and_notice(routes):
     err = ProviderUnavailable("Ollama is not reachable at http://127.0.0.1:9. Start it with: ollama serve")
-    chat, _, _ = list(respond(service(routes, err), "write a python function", [], ChatSession()))[-1]
+    chat, _, _ = list(respond(service(routes, err), None, "write a python function", [], ChatSession()))[-1]
     final = chat[-1]["content"]
     assert "No model answered" in final and "ollama serve" in final and "route **code**" in final
 
 
 def test_empty_message_is_not_sent(routes):
-    outputs = list(respond(service(routes), "   ", [], ChatSession()))
+    outputs = list(respond(service(routes), None, "   ", [], ChatSession()))
     assert len(outputs) == 1 and outputs[0][0] == []
 
 
@@ -85,3 +92,66 @@ def test_api_route_and_health(routes):
     assert client.post("/v1/route", json={"qurey": "x"}).status_code == 422
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and "code" in health["routes"]
+
+
+@pytest.fixture
+def wired(routes, fake_encoder, tmp_path):
+    """A service whose router has an L2 tier, and a flywheel over a store in tmp_path."""
+    router = HybridRouter(routes, "knowledge", keyword=KeywordRoutingStrategy(routes),
+                          semantic=SemanticRoutingStrategy(routes, fake_encoder, threshold=0.3, top_k=1))
+    svc = ChatService(router, {n: Expert(n, f"{n}-model", Scripted()) for n in ("professor", "zoomer")})
+    store = PreferenceStore(tmp_path / "prefs.sqlite3")
+    yield svc, Flywheel(store, router, app_version="test")
+    store.close()
+
+
+def test_turns_are_logged_and_corrections_change_routing_at_once(wired):
+    svc, flywheel = wired
+    session = ChatSession()
+    list(respond(svc, flywheel, "zorblax frobnicate quux", [], session))
+    [event] = flywheel.store.routing_events()
+    assert event.query == "zorblax frobnicate quux" and event.outcome == "answered" and event.model
+    assert "now go to **math**" in correct_route(flywheel, session, "math")
+    assert svc.route("zorblax frobnicate quux").route == "math"
+    [correction] = flywheel.store.corrections()
+    assert correction.right_route == "math" and correction.wrong_route == event.route
+    assert "Undid" in undo_correction(flywheel, correction.id)
+    assert svc.route("zorblax frobnicate quux").route != "math" and flywheel.store.corrections() == []
+
+
+def test_try_other_then_vote_stores_a_preference(wired):
+    svc, flywheel = wired
+    session = ChatSession()
+    list(respond(svc, flywheel, "write a python function", [], session))
+    *_, last = list(try_other(svc, session))
+    prompt, side_a, side_b, _card, state, _tabs = last
+    assert prompt == "write a python function" and "professor" in side_a and "zoomer" in side_b
+    assert vote(flywheel, "b", state).startswith("Saved preference")
+    [pref] = flywheel.store.preferences()
+    assert (pref.expert_a, pref.expert_b, pref.verdict, pref.route) == ("professor", "zoomer", "b", "code")
+    rows, chart, corrections, message = load_tables(flywheel, "(all)", "zoomer", "(all)")
+    assert len(rows) == 1 and chart is not None and "1 preferences" in message
+    path, note = export(flywheel, "routing")
+    assert json.loads(open(path).read().splitlines()[0]) == {
+        "prompt": "write a python function", "chosen": "zoomer", "rejected": "professor"}
+    assert "Deleted" in delete_preference(flywheel, pref.id) and flywheel.store.preferences() == []
+
+
+def test_compare_streams_both_sides(wired):
+    svc, flywheel = wired
+    *_, (side_a, side_b, card, state) = list(compare(svc, "write a python function", "professor", "zoomer",
+                                                      CompareState()))
+    assert "Sure, here it is." in side_a and "Sure, here it is." in side_b and "route **code**" in card
+    assert set(state.done) == {0, 1}
+    assert vote(None, "a", state).startswith("⚠️")
+
+
+def test_a_broken_store_never_breaks_the_chat(wired, monkeypatch):
+    svc, flywheel = wired
+
+    def full(*args, **kwargs):
+        raise StoreError("Cannot write preferences: database or disk is full.")
+
+    monkeypatch.setattr(flywheel.store, "add_routing_event", full)
+    chat, _, _ = list(respond(svc, flywheel, "write a python function", [], ChatSession()))[-1]
+    assert chat[-1]["content"].startswith("Sure, here it is.")

@@ -1,0 +1,322 @@
+"""The durable record of what users told the workbench: answer votes, route corrections, routed turns.
+
+One SQLite file in WAL mode; every record is written in its own transaction, so a record whose
+`add_*` call returned is on disk even if the process is killed the next instant. The schema is
+versioned with `PRAGMA user_version`; `MIGRATIONS[i]` takes a file from version i to i + 1.
+
+Text is stored exactly, control characters included, except that lone UTF-16 surrogates (which
+UTF-8, and so SQLite and JSON files, cannot hold) become U+FFFD when a record is written.
+The record types live in forensics.preference_records and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import date
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from forensics.preference_records import VERDICTS, Correction, Preference, RoutingEvent, utc_iso
+from router.errors import RouterError
+
+__all__ = ["MIGRATIONS", "Correction", "Preference", "PreferenceStore", "RoutingEvent", "StoreError", "clean_text"]
+
+
+class StoreError(RouterError):
+    """The preference store cannot be opened, read or written; the message says what to do."""
+
+
+def clean_text(text: str) -> str:
+    """The text with lone surrogates replaced by U+FFFD (and split surrogate pairs joined).
+
+    >>> clean_text("ok \\ud800")
+    'ok \\ufffd'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+Record = Preference | Correction | RoutingEvent
+# table -> (record type, columns stored as JSON text)
+TABLES: dict[str, tuple[type, frozenset[str]]] = {
+    "preferences": (Preference, frozenset({"history", "decision", "timings"})),
+    "corrections": (Correction, frozenset({"decision"})),
+    "routing_events": (RoutingEvent, frozenset()),
+}
+
+
+def _v1_tables(conn: sqlite3.Connection) -> None:
+    conn.execute("""CREATE TABLE preferences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted vote's id is never reused
+        prompt TEXT NOT NULL, history TEXT NOT NULL, answer_a TEXT NOT NULL, answer_b TEXT NOT NULL,
+        expert_a TEXT NOT NULL, model_a TEXT NOT NULL, expert_b TEXT NOT NULL, model_b TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('a', 'b', 'tie', 'both_bad')),
+        route TEXT, decision TEXT, timings TEXT, created_at TEXT NOT NULL, app_version TEXT NOT NULL)""")
+    conn.execute("""CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, wrong_route TEXT, right_route TEXT NOT NULL,
+        decision TEXT, created_at TEXT NOT NULL, undone_at TEXT, app_version TEXT NOT NULL)""")
+    conn.execute("""CREATE TABLE routing_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, route TEXT NOT NULL, expert TEXT NOT NULL,
+        model TEXT, tier TEXT NOT NULL, score REAL NOT NULL, margin REAL NOT NULL, router_us REAL NOT NULL,
+        ttft_ms REAL, total_ms REAL, outcome TEXT NOT NULL, error TEXT, created_at TEXT NOT NULL,
+        app_version TEXT NOT NULL)""")
+    for table, column in (("preferences", "created_at"), ("preferences", "route"),
+                          ("corrections", "created_at"), ("routing_events", "created_at")):
+        conn.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
+
+
+# MIGRATIONS[i] takes a file from schema version i to i + 1; append, never edit a released one.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables]
+
+
+def _installed_version() -> str:
+    try:
+        return version("llm-router-workbench")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _explain(e: BaseException) -> tuple[str, str]:
+    """(what went wrong, what to do) for an OS or SQLite error, in words a user can act on."""
+    writable = "Set store.path to a writable file."
+    if isinstance(e, OSError):
+        reasons = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                   errno.EPERM: "operation not permitted", errno.ENOSPC: "the disk is full",
+                   errno.ENOTDIR: f"{e.filename} is not a directory",
+                   errno.EEXIST: f"{e.filename} is not a directory"}
+        return reasons.get(e.errno, e.strerror or str(e)), writable
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    text = str(e)
+    if code == 13 or "is full" in text:  # SQLITE_FULL
+        return ("the disk is full (or the database reached its size limit)",
+                "Free space on that disk, or set store.path to a file on another one.")
+    if code == 8 or "readonly" in text:  # SQLITE_READONLY
+        return "the file or its directory is read-only", writable
+    if code == 14 or "unable to open" in text:  # SQLITE_CANTOPEN
+        return "the file or its directory cannot be opened for writing", writable
+    if code in (11, 26) or "malformed" in text or "not a database" in text:  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return (f"the file is corrupted or is not a SQLite database ({text})",
+                "Move it aside to start a new store, or set store.path to another file.")
+    if code in (5, 6) or "locked" in text:  # SQLITE_BUSY, SQLITE_LOCKED
+        return "another process kept it locked", "Close the other program using it, or retry."
+    return text, "Check the file, or set store.path to another one."
+
+
+class PreferenceStore:
+    """Preferences, corrections and routing events in one SQLite file, safe to share between threads."""
+
+    def __init__(self, path: str | Path, app_version: str | None = None, busy_timeout_s: float = 5.0) -> None:
+        self.path = Path(path).expanduser()
+        self.app_version = app_version or _installed_version()
+        # One connection behind a lock: SQLite takes one writer at a time anyway, and in-process
+        # writers then queue on the lock instead of polling SQLite's busy handler.
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and not os.access(self.path, os.W_OK):  # else it opens, and the first vote fails
+                raise StoreError(f"Cannot write preferences to {self.path}: the file is read-only. "
+                                 "Set store.path to a writable file.")
+            self._conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode syncs at checkpoints, not at each commit: a committed transaction is
+            # in the WAL file (the OS holds it) when the call returns, so it survives the process
+            # being killed; only a power loss or OS crash can undo the last commits. FULL would add
+            # an fsync per record for that case.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except (OSError, sqlite3.Error) as e:
+            self.close()
+            raise self._error("write", e) from e
+        except StoreError:
+            self.close()
+            raise
+
+    def _error(self, doing: str, e: BaseException) -> StoreError:
+        reason, advice = _explain(e)
+        where = "write preferences to" if doing == "write" else "read preferences from"
+        return StoreError(f"Cannot {where} {self.path}: {reason}. {advice}")
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:  # IMMEDIATE: two processes opening a new file migrate once
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema version {found}, but this workbench knows versions up to "
+                    f"{len(MIGRATIONS)}: it was written by a newer release. Upgrade the workbench, "
+                    "or set store.path to another file.")
+            for migrate in MIGRATIONS[found:]:
+                migrate(conn)
+            if found < len(MIGRATIONS):
+                conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self._conn is None:
+            raise StoreError(f"The preference store at {self.path} is closed.")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:  # SQLite has already rolled back after some errors (disk full)
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                with self._transaction() as conn:
+                    return conn.execute(sql, params)
+            except sqlite3.Error as e:
+                raise self._error("write", e) from e
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"The preference store at {self.path} is closed.")
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise self._error("read", e) from e
+
+    def _insert(self, table: str, record: Record) -> int:
+        kind, json_columns = TABLES[table]
+        row: dict[str, Any] = {}
+        for f in fields(kind):
+            value = getattr(record, f.name)
+            if f.name == "id":
+                continue
+            if f.name == "created_at" and value is None:
+                value = utc_iso()
+            elif f.name == "app_version" and not value:
+                value = self.app_version
+            if f.name in json_columns and value is not None:
+                try:
+                    value = json.dumps(_clean(value), ensure_ascii=False)
+                except (TypeError, ValueError) as e:
+                    raise ValueError(f"{kind.__name__}.{f.name} must be JSON-serializable: {e}") from e
+            row[f.name] = clean_text(value) if isinstance(value, str) else value
+        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        cursor = self._write(sql, list(row.values()))
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def _select(self, table: str, where: Sequence[str] = (), params: Sequence[Any] = (),
+                limit: int | None = None) -> list[Any]:
+        kind, json_columns = TABLES[table]
+        sql = f"SELECT * FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY created_at DESC, id DESC" + (" LIMIT ?" if limit is not None else "")
+        records = []
+        for row in self._read(sql, [*params, *([limit] if limit is not None else [])]):
+            values = {k: row[k] for k in row.keys()}
+            for column in json_columns:
+                values[column] = None if values[column] is None else json.loads(values[column])
+            if "history" in values:
+                values["history"] = tuple(values["history"])
+            records.append(kind(**values))
+        return records
+
+    def add_preference(self, p: Preference) -> int:
+        """Store a vote; returns its id."""
+        return self._insert("preferences", p)
+
+    def preferences(self, route: str | None = None, expert: str | None = None, verdict: str | None = None,
+                    since: str | date | None = None) -> list[Preference]:
+        """Votes, newest first; `expert` matches either side, `since` keeps those created on or after it."""
+        if verdict is not None and verdict not in VERDICTS:
+            raise ValueError(f"Unknown verdict {verdict!r}. Allowed: {', '.join(VERDICTS)}")
+        where, params = [], []
+        for clause, value in (("route = ?", route), ("? IN (expert_a, expert_b)", expert),
+                              ("verdict = ?", verdict)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(utc_iso(since))
+        return self._select("preferences", where, params)
+
+    def delete_preference(self, id: int) -> bool:
+        """Remove a vote; False when there was none with this id."""
+        return self._write("DELETE FROM preferences WHERE id = ?", (id,)).rowcount == 1
+
+    def win_rates(self) -> list[dict[str, Any]]:
+        """Per (route, expert): wins, losses, ties, both_bad, n and wins / decisive votes (None if none).
+
+        A comparison of an expert with itself says nothing about the expert, so it is left out.
+        """
+        sides = ("SELECT route, {me} AS expert, CASE verdict WHEN '{won}' THEN 'win' WHEN '{lost}' THEN 'loss' "
+                 "ELSE verdict END AS result FROM preferences WHERE expert_a != expert_b")
+        rows = self._read(
+            "SELECT route, expert, SUM(result = 'win') AS wins, SUM(result = 'loss') AS losses, "
+            "SUM(result = 'tie') AS ties, SUM(result = 'both_bad') AS both_bad, COUNT(*) AS n FROM ("
+            + sides.format(me="expert_a", won="a", lost="b") + " UNION ALL "
+            + sides.format(me="expert_b", won="b", lost="a") + ") GROUP BY route, expert ORDER BY route, expert")
+        return [{**dict(r), "win_rate": r["wins"] / (r["wins"] + r["losses"]) if r["wins"] + r["losses"] else None}
+                for r in rows]
+
+    def add_correction(self, c: Correction) -> int:
+        """Store a route correction; returns its id."""
+        return self._insert("corrections", c)
+
+    def undo_correction(self, id: int) -> bool:
+        """Mark a correction undone (it stays on record); False when there is no active one with this id."""
+        cursor = self._write("UPDATE corrections SET undone_at = ? WHERE id = ? AND undone_at IS NULL",
+                             (utc_iso(), id))
+        return cursor.rowcount == 1
+
+    def corrections(self, include_undone: bool = False) -> list[Correction]:
+        """Corrections, newest first; only the active ones unless `include_undone`."""
+        return self._select("corrections", () if include_undone else ("undone_at IS NULL",))
+
+    def add_routing_event(self, e: RoutingEvent) -> int:
+        """Store one routed turn; returns its id."""
+        return self._insert("routing_events", e)
+
+    def routing_events(self, limit: int | None = None) -> list[RoutingEvent]:
+        """Routed turns, newest first; at most `limit` of them."""
+        return self._select("routing_events", limit=limit)
+
+    def count(self, table: str) -> int:
+        """Number of rows in one table."""
+        if table not in TABLES:
+            raise ValueError(f"Unknown table '{table}'. Available: {', '.join(TABLES)}")
+        return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
+
+    def close(self) -> None:
+        """Close the file; later calls raise StoreError. Closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PreferenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
