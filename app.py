@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import gradio as gr
 from fastapi import FastAPI
+from omegaconf import OmegaConf
 
 from forensics.feedback import Flywheel
 from forensics.preference_store import PreferenceStore, StoreError
@@ -20,12 +20,6 @@ from router.errors import RouterError
 from ui import TITLE, build_demo
 from ui.api import build_api
 
-try:
-    APP_VERSION = version("llm-router-workbench")
-except PackageNotFoundError:  # running from a checkout that is not installed
-    APP_VERSION = "0+unknown"
-
-
 log = logging.getLogger("app")
 
 
@@ -33,7 +27,7 @@ def open_flywheel(cfg, service) -> tuple[Flywheel | None, str]:
     """The preference store and flywheel, or None and the reason: the chat works without them."""
     try:
         store = PreferenceStore(cfg.store.path)
-        flywheel = Flywheel(store, service.router, app_version=APP_VERSION)
+        flywheel = Flywheel(store, service.router)  # the store stamps records with the app version
         restored = flywheel.restore()
     except StoreError as e:
         log.warning("Preference store unavailable: %s", e)
@@ -47,7 +41,7 @@ def build_app(overrides: Sequence[str] = ()) -> tuple[FastAPI, object]:
     cfg = load_config(overrides)
     service = build_service(cfg)
     flywheel, problem = open_flywheel(cfg, service)
-    demo = build_demo(service, flywheel, cfg.app.concurrency, problem)
+    demo = build_demo(service, flywheel, cfg.app.concurrency, problem, OmegaConf.to_container(cfg.benchmarks))
     app = gr.mount_gradio_app(build_api(service), demo, path="/", server_name=cfg.app.host,
                               server_port=cfg.app.port, footer_links=["api"])
     return app, cfg

@@ -3,6 +3,8 @@
     python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--json] [key=value ...]
     python -m forensics.benchmark_suite latency  --data FILE [--json] [key=value ...]
     python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
+    python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]
+    python -m forensics.benchmark_suite calibrate --data FILE [--out FILE.yaml] [--plots DIR] [--json] [key=value ...]
 
 With --json the last line printed is one JSON object with the figures.
 """
@@ -209,7 +211,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             p.add_argument("--fraction", type=float, default=0.1, help="share of rows fed as corrections")
             p.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    p = sub.add_parser("sweep", help="evaluate a grid of configurations (key=v1,v2 overrides)")
+    p.add_argument("--data", required=True, help='labelled JSONL: {"query": ..., "route": ...} per line')
+    p.add_argument("--out", help="results folder (default outputs/sweeps/<timestamp>/)")
+    p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
+    p.add_argument("overrides", nargs="*", help="Hydra-style sweeps, e.g. router=keyword,hybrid router.semantic.threshold=0.1,0.2")
+    p = sub.add_parser("calibrate", help="fit the L2 threshold(s) and write them as a router config")
+    p.add_argument("--data", required=True, help='labelled JSONL: {"query": ..., "route": ...} per line')
+    p.add_argument("--out", default=None, help="config file to write (default conf/router/calibrated.yaml)")
+    p.add_argument("--plots", help="folder for the threshold curve (default: next to the config)")
+    p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
+    p.add_argument("overrides", nargs="*", help="Hydra-style overrides of the config to calibrate")
     args = parser.parse_args(argv)
+    if args.command in ("sweep", "calibrate"):
+        return _grid_command(args)
     overrides = list(args.overrides)
     if getattr(args, "exemplars", None):
         overrides.append(f"exemplars={json.dumps(args.exemplars)}")
@@ -233,6 +248,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     return 0
+
+
+def _grid_command(args: argparse.Namespace) -> int:
+    """The sweep and calibrate subcommands (forensics.sweep, forensics.calibrate)."""
+    from forensics import calibrate, sweep
+
+    try:
+        if args.command == "sweep":
+            report = sweep.run_sweep(args.data, args.overrides, args.out)
+            sweep.print_sweep(report)
+            report = {k: v for k, v in report.items() if k not in ("configs", "confusion")}  # in configs.json
+        else:
+            out = args.out or calibrate.CONFIG_DIR / "router" / "calibrated.yaml"
+            report = calibrate.run_calibrate(args.data, args.overrides, out, args.plots)
+            calibrate.print_calibration(report)
+    except RouterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, default=str))
+    return 130 if report.get("interrupted") else 0
 
 
 if __name__ == "__main__":

@@ -74,8 +74,12 @@ def build_routes(routes_cfg: Any, experts_cfg: Any) -> list[Route]:
     return routes
 
 
-def build_router(cfg: DictConfig) -> HybridRouter:
-    """Instantiate the configured tiers over the route table."""
+def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
+    """Instantiate the configured tiers over the route table.
+
+    `encoder`: an already built encoder for the semantic tier instead of one from `cfg.encoder`
+    (sweeps share one across configurations).
+    """
     routes = build_routes(cfg.routes, cfg.experts)
     try:
         keyword = semantic = None
@@ -86,7 +90,8 @@ def build_router(cfg: DictConfig) -> HybridRouter:
             if cfg.get("exemplars"):
                 rows = load_labelled(cfg.exemplars, routes=[r.name for r in routes])
                 exemplars = [(row.query, row.route) for row in rows]
-            encoder = instantiate(cfg.encoder)
+            if encoder is None:
+                encoder = instantiate(cfg.encoder)
             semantic = instantiate(cfg.router.semantic, _partial_=True)(
                 routes=routes, encoder=encoder, exemplars=exemplars
             )

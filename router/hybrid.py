@@ -70,7 +70,7 @@ class HybridRouter:
                 top_routes=l2.top_routes,
                 reason=(
                     f"no keyword rule fired; best route '{l2.route}' scored {l2.score:.3f} with margin "
-                    f"{l2.margin:.3f} (needs >= {self.semantic.threshold} and >= {self.semantic.margin})"
+                    f"{l2.margin:.3f} (needs >= {self.semantic.threshold_for(l2.route)} and >= {self.semantic.margin})"
                 ),
             )
         return self._timed(decision, start, l1_us, l2_us)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 import gradio as gr
 
 from forensics.feedback import Flywheel
 from router.service import ChatService
+from ui.benchmarks import build_benchmarks
 from ui.chat import build_chat, try_other
 from ui.compare import build_compare
 from ui.data import build_data
@@ -17,13 +20,17 @@ TITLE = "LLM router workbench"
 
 
 def build_demo(
-    service: ChatService, flywheel: Flywheel | None = None, concurrency: int = 16, store_problem: str = ""
+    service: ChatService, flywheel: Flywheel | None = None, concurrency: int = 16, store_problem: str = "",
+    benchmarks: Mapping[str, Any] | None = None,
 ) -> gr.Blocks:
     """The workbench: Chat, Compare, Router playground and Data tabs over one chat service.
 
     `flywheel` stores preferences, corrections and routing events (None: nothing is stored, and
-    `store_problem` says why); `concurrency` is how many answers may stream at once, all sessions together.
+    `store_problem` says why); `concurrency` is how many answers may stream at once, all sessions together;
+    `benchmarks` holds the Benchmarks tab's settings (data, out_dir, max_configs, calibrated_path).
     """
+    bench = {"data": None, "out_dir": "outputs/sweeps", "max_configs": 24,
+             "calibrated_path": "conf/router/calibrated.yaml", **(benchmarks or {})}
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nEvery answer shows which tier, route and model handled it, with scores and timings.")
         with gr.Tabs() as tabs:
@@ -33,6 +40,8 @@ def build_demo(
                 compare = build_compare(service, flywheel)
             with gr.Tab("Router playground", id="playground"):
                 build_playground(service)
+            with gr.Tab("Benchmarks", id="benchmarks"):
+                build_benchmarks(**bench)
             with gr.Tab("Data", id="data") as data_tab:
                 data = build_data(flywheel, list(service.router.routes), list(service.experts), store_problem)
         chat["try_other"].click(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,8 @@ class SemanticRoutingStrategy:
     routes that cover several kinds of request (code: write / fix / explain). A small k keeps the
     locality of nearest neighbours with less noise. The strategy declines (returns None) when the
     best score is under `threshold` or leads the runner-up by less than `margin`.
+    `route_thresholds` gives some routes a threshold of their own, which applies instead of
+    `threshold` when that route is the best one (forensics.calibrate fits them).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class SemanticRoutingStrategy:
         top_k: int = 5,
         exemplars: Sequence[tuple[str, str]] = (),
         cache_dir: str | Path | None = None,
+        route_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         for key, value in (("threshold", threshold), ("margin", margin), ("top_k", top_k)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -72,6 +75,16 @@ class SemanticRoutingStrategy:
             raise ConfigError(f"router.semantic.margin must be in [0, 2], got {margin}.")
         if top_k < 1:
             raise ConfigError(f"router.semantic.top_k must be >= 1, got {top_k}.")
+        known = {r.name for r in routes}
+        self.route_thresholds: dict[str, float] = {}
+        for route, value in (route_thresholds or {}).items():
+            if route not in known:
+                raise ConfigError(f"router.semantic.route_thresholds names unknown route '{route}'. "
+                                  f"Available: {', '.join(r.name for r in routes)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
+                raise ConfigError(f"router.semantic.route_thresholds.{route} must be a cosine similarity "
+                                  f"in [-1, 1], got {value!r}.")
+            self.route_thresholds[str(route)] = float(value)
         self.encoder = encoder
         self.threshold, self.margin, self.top_k = threshold, margin, top_k
         self._experts = {r.name: r.expert for r in routes}
@@ -154,9 +167,14 @@ class SemanticRoutingStrategy:
         scores = [RouteScore(n, top_k_mean(sims[g], self.top_k)) for n, g in zip(self._names, self._groups)]
         return Ranking(tuple(sorted(scores, key=lambda s: -s.score)))
 
+    def threshold_for(self, route: str) -> float:
+        """The similarity the best route needs: its own threshold if it has one, else the global one."""
+        return self.route_thresholds.get(route, self.threshold)
+
     def accepts(self, ranking: Ranking) -> bool:
         """Whether the ranking is confident enough to route on."""
-        return ranking.best.score >= self.threshold and ranking.margin >= self.margin
+        best = ranking.best
+        return best.score >= self.threshold_for(best.route) and ranking.margin >= self.margin
 
     def decide(self, ranking: Ranking) -> RouteDecision:
         """The L2 decision a ranking implies (whether or not it is accepted)."""

@@ -101,3 +101,19 @@ def test_remove_utterance_undoes_an_addition(routes, fake_encoder):
     assert s.remove_utterance("frobnicate the zorblax quux", "code") is True
     assert s.size == size and s.route("zorblax frobnicate quux") is None
     assert s.remove_utterance("frobnicate the zorblax quux", "code") is False
+
+
+def test_route_thresholds_apply_to_the_winning_route(routes, fake_encoder):
+    query = "what is the capital of france"
+    score = SemanticRoutingStrategy(routes, fake_encoder).rank(query).best.score
+    strict = SemanticRoutingStrategy(routes, fake_encoder, threshold=0.0, route_thresholds={"knowledge": score + 0.01})
+    assert strict.route(query) is None and strict.threshold_for("knowledge") == pytest.approx(score + 0.01)
+    assert strict.threshold_for("code") == 0.0
+    lenient = SemanticRoutingStrategy(routes, fake_encoder, threshold=0.99, route_thresholds={"knowledge": score - 0.01})
+    assert lenient.route(query).route == "knowledge"
+    other = SemanticRoutingStrategy(routes, fake_encoder, threshold=0.99, route_thresholds={"code": 0.0})
+    assert other.route(query) is None  # only the winning route's own threshold counts
+    with pytest.raises(ConfigError, match="unknown route 'cooking'"):
+        SemanticRoutingStrategy(routes, fake_encoder, route_thresholds={"cooking": 0.3})
+    with pytest.raises(ConfigError, match="route_thresholds.code"):
+        SemanticRoutingStrategy(routes, fake_encoder, route_thresholds={"code": 3})

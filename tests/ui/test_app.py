@@ -56,9 +56,23 @@ def backend():
         yield server
 
 
+LABELLED = [
+    ("I want you to act as a stand-up comedian", "roleplay"),
+    ("Write a python function that checks for palindromes", "code"),
+    ("who wrote the novel frankenstein", "knowledge"),
+    ("hi there, how are you doing today?", "chitchat"),
+    ("Summarize the following text in two sentences: The council met on Monday.", "summarize"),
+    ("A shop sells pens at $2 each. How much do 7 pens cost?", "math"),
+]
+
+
 @pytest.fixture(scope="module")
-def app_url(backend):
-    proc, url = launch(f"ollama.host={backend.url}")
+def app_url(backend, tmp_path_factory):
+    bench = tmp_path_factory.mktemp("bench")
+    data = bench / "labelled.jsonl"
+    data.write_text("".join(json.dumps({"query": q, "route": r}) + "\n" for q, r in LABELLED), encoding="utf-8")
+    proc, url = launch(f"ollama.host={backend.url}", f"benchmarks.data={data}", f"benchmarks.out_dir={bench / 'runs'}",
+                       f"benchmarks.calibrated_path={bench / 'calibrated.yaml'}")
     yield url
     stop(proc)
 
@@ -75,6 +89,13 @@ def chat_turn(url: str, message: str) -> list[dict]:
     assert len(outputs) > 2, "the answer should stream in several updates"
     chat, _box, _decision = job.outputs()[-1]
     return chat
+
+
+def test_a_bad_override_is_one_line_without_traceback():
+    out = subprocess.run([sys.executable, "app.py", "app.prot=7000"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "app.prot" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_health_says_backend_and_models(app_url):
@@ -176,9 +197,19 @@ def test_browser_chat_shows_answer_and_card(app_url):
             page.wait_for_selector("#data-chart .js-plotly-plot", timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "data.png"), full_page=True)
             data = page.inner_text("#data-preferences")
+
+            page.get_by_role("tab", name="Benchmarks").click()
+            page.fill("#bench-grid textarea", "router=keyword,semantic,hybrid router.semantic.threshold=0.2,0.3")
+            page.click("#bench-run")
+            page.wait_for_function(
+                "document.querySelector('#bench-summary').innerText.includes('configurations')", timeout=120_000)
+            page.wait_for_selector("#bench-accuracy .js-plotly-plot", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "benchmarks.png"), full_page=True)
+            summary = page.inner_text("#bench-summary")
         finally:
             browser.close()
     assert REPLY[:40] in text and "route code" in text and "llama3.2:3b" in text
     assert shot.stat().st_size > 10_000
     assert "zoomer" in compared and "tinyllama" in compared
     assert "professor" in data and "zoomer" in data
+    assert "6 configurations" in summary and "Best:" in summary

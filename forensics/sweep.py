@@ -1,0 +1,357 @@
+"""Grid sweeps over router configurations: accuracy, tier shares and decision latency per route.
+
+    python -m forensics.benchmark_suite sweep --data FILE [--out DIR] [--json] router=keyword,hybrid router.semantic.threshold=0.1,0.2
+
+Each query is embedded once per encoder setting (MemoEncoder), however many configurations the
+grid holds, so decision latencies in a sweep are those of cached encodes (see LATENCY_NOTE).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from forensics.benchmark_suite import _progress, percentile_us
+from router.config import build_router, load_config
+from router.data import load_labelled
+from router.errors import ConfigError, RouterError
+from router.hybrid import HybridRouter
+from router.patterns import add_word_boundaries
+from router.schema import LabelledQuery
+from router.text import clean_query, head_tail
+
+LATENCY_NOTE = (
+    "Decision latencies in a sweep use cached query embeddings (each query is encoded once per encoder "
+    "setting), so they measure L1 plus L2 similarity search, not the model; run the latency subcommand "
+    "for honest end-to-end figures."
+)
+COLUMNS = ["config_id", "overrides", "strategy", "route", "n", "accuracy", "expert_accuracy",
+           "l1_share", "l2_share", "default_share", "p50_us", "p99_us", "same_as", "error"]
+SAMPLE_SIZE = 20
+
+
+def split_values(text: str) -> list[str]:
+    """Split a sweep value on commas outside brackets, braces, parentheses and quotes.
+
+    >>> split_values("0.1,[a,b],'x,y'")
+    ['0.1', '[a,b]', "'x,y'"]
+    """
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def expand_grid(overrides: Sequence[str]) -> list[list[str]]:
+    """The cartesian product of Hydra-style sweep overrides, one override list per configuration.
+
+    >>> expand_grid(["router=keyword,hybrid", "router.semantic.margin=0"])
+    [['router=keyword', 'router.semantic.margin=0'], ['router=hybrid', 'router.semantic.margin=0']]
+    """
+    axes = []
+    for override in overrides:
+        key, eq, value = override.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"Sweep override {override!r} is not key=value[,value...] (e.g. router.semantic.threshold=0.1,0.2).")
+        axes.append([f"{key}={v}" for v in split_values(value)])
+    return [list(combo) for combo in itertools.product(*axes)]
+
+
+class MemoEncoder:
+    """An encoder that embeds each distinct text once; the memo is shared by encoders with one model_id."""
+
+    def __init__(self, encoder: Any, memo: dict[str, np.ndarray] | None = None) -> None:
+        self.encoder = encoder
+        self.model_id = encoder.model_id
+        self._memo = {} if memo is None else memo
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts, running the model only on texts not seen before."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            self._memo.update(zip(missing, self.encoder.encode(missing)))
+        if not texts:
+            return self.encoder.encode([])
+        return np.stack([self._memo[t] for t in texts])
+
+
+class EncoderPool:
+    """One MemoEncoder per distinct encoder config, built on first use and reused by every configuration."""
+
+    def __init__(self, factory: Callable[[DictConfig], Any] | None = None) -> None:
+        from hydra.utils import instantiate
+
+        self._factory = factory or instantiate
+        self._encoders: dict[str, MemoEncoder] = {}
+        self._memos: dict[str, dict[str, np.ndarray]] = {}
+
+    def get(self, encoder_cfg: DictConfig) -> MemoEncoder:
+        key = OmegaConf.to_yaml(encoder_cfg)
+        if key not in self._encoders:
+            inner = self._factory(encoder_cfg)
+            self._encoders[key] = MemoEncoder(inner, self._memos.setdefault(inner.model_id, {}))
+        return self._encoders[key]
+
+
+def _strategy(router: HybridRouter) -> str:
+    return "hybrid" if router.keyword and router.semantic else "keyword" if router.keyword else "semantic"
+
+
+def _effective(combo: list[str], cache: dict[tuple[str, ...], DictConfig | None]) -> tuple[list[str], list[str]]:
+    """Split overrides into those that apply and those aimed under a tier the chosen router leaves out.
+
+    `router=keyword router.semantic.threshold=0.2` cannot compose (router.semantic is null); the
+    threshold is ignored there, so a keyword row appears once per threshold with the same figures.
+    """
+    groups = tuple(o for o in combo if "." not in o.partition("=")[0])
+    if groups not in cache:
+        try:
+            cache[groups] = load_config(groups)
+        except RouterError:
+            cache[groups] = None
+    base = cache[groups]
+    if base is None:
+        return combo, []
+    keep, ignored = [], []
+    for override in combo:
+        parts = override.partition("=")[0].lstrip("+~").split(".")
+        node: Any = base
+        for part in parts[:-1]:
+            if not isinstance(node, DictConfig) or part not in node:
+                break
+            node = node[part]
+            if node is None:
+                ignored.append(override)
+                break
+        else:
+            keep.append(override)
+    return keep, ignored
+
+
+def evaluate_config(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, Any]:
+    """Route every row once, timing each decision; per-route and overall figures plus the confusion."""
+    expert_of = {name: r.expert for name, r in router.routes.items()}
+    groups: dict[str, list[tuple[bool, bool, str, int]]] = defaultdict(list)
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    decisions = []
+    for row in rows:
+        start = time.perf_counter_ns()
+        d = router.route(row.query)
+        elapsed = time.perf_counter_ns() - start
+        decisions.append(d)
+        confusion[row.route][d.route] += 1
+        item = (d.route == row.route, d.expert == expert_of[row.route], d.tier, elapsed)
+        groups[row.route].append(item)
+        groups["all"].append(item)
+    figures = {}
+    for route in ["all", *[r for r in router.routes if r in groups]]:
+        items = groups[route]
+        n, tiers = len(items), Counter(t for _, _, t, _ in items)
+        figures[route] = {
+            "n": n, "accuracy": round(sum(i[0] for i in items) / n, 4),
+            "expert_accuracy": round(sum(i[1] for i in items) / n, 4),
+            "l1_share": round(tiers["L1"] / n, 4), "l2_share": round(tiers["L2"] / n, 4),
+            "default_share": round(tiers["default"] / n, 4),
+            "p50_us": percentile_us([i[3] for i in items], 50), "p99_us": percentile_us([i[3] for i in items], 99),
+        }
+    return {"figures": figures, "confusion": {t: dict(c) for t, c in confusion.items()}, "decisions": decisions}
+
+
+def never_fired_rules(router: HybridRouter, rows: Sequence[LabelledQuery]) -> list[dict[str, str]]:
+    """L1 rules (route, pattern) that match no query's scanned window."""
+    keyword = router.keyword
+    windows = [head_tail(clean_query(r.query), keyword.head_chars, keyword.tail_chars) for r in rows]
+    silent = []
+    for route, pattern in keyword.rules:
+        regex = re.compile(add_word_boundaries(pattern), re.IGNORECASE | re.ASCII)
+        if not any(regex.search(w) for w in windows):
+            silent.append({"route": route, "pattern": pattern})
+    return silent
+
+
+def l1_l2_disagreements(router: HybridRouter, rows: Sequence[LabelledQuery], decisions: Sequence[Any]) -> dict[str, Any]:
+    """Queries where L1 fired and L2's best route differs: count, who was right, and a sample."""
+    found = []
+    for row, d in zip(rows, decisions):
+        if d.tier != "L1":
+            continue
+        l2 = router.semantic.rank(clean_query(row.query)).best.route
+        if l2 != d.route:
+            found.append({"query": row.query[:200], "l1_route": d.route, "l2_route": l2, "true_route": row.route})
+    return {
+        "count": len(found),
+        "l1_right": sum(f["l1_route"] == f["true_route"] for f in found),
+        "l2_right": sum(f["l2_route"] == f["true_route"] for f in found),
+        "sample": found[:SAMPLE_SIZE],
+    }
+
+
+class _Writer:
+    """Results on disk after every configuration: CSV appended, JSON files rewritten."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with (out_dir / "results.csv").open("w", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, COLUMNS).writeheader()
+
+    def add(self, rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
+        with (self.out_dir / "results.csv").open("a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, COLUMNS, extrasaction="ignore").writerows(
+                {**r, "overrides": " ".join(r["overrides"])} for r in rows)
+        self.dump(report)
+
+    def dump(self, report: dict[str, Any]) -> None:
+        for name, payload in (("results.json", {k: report[k] for k in ("latency_note", "rows", "failed", "interrupted")}),
+                              ("configs.json", report["configs"]), ("analytics.json", report["analytics"])):
+            partial = self.out_dir / f".{name}.tmp"
+            partial.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+            partial.replace(self.out_dir / name)
+
+
+def _rows_of(config_id: str, combo: list[str], strategy: str, figures: dict[str, Any], **extra: Any) -> list[dict[str, Any]]:
+    return [{"config_id": config_id, "overrides": combo, "strategy": strategy, "route": route, **f,
+             "same_as": None, "error": None, **extra} for route, f in figures.items()]
+
+
+def run_sweep(
+    data: str | Path, overrides: Sequence[str], out_dir: str | Path | None = None,
+    pool: EncoderPool | None = None,
+) -> dict[str, Any]:
+    """Evaluate every configuration of the grid on a labelled file, writing results as it goes.
+
+    A configuration that fails gets one row with its error; Ctrl-C stops the sweep and keeps the
+    rows finished so far (`interrupted` is then True). Returns the report that --json prints.
+    """
+    started = time.perf_counter()
+    grid = expand_grid(overrides)
+    try:
+        names = list(load_config(grid[0]).routes)
+    except RouterError:
+        names = list(load_config().routes)
+    rows = load_labelled(data, routes=names)
+    out = Path(out_dir) if out_dir else Path("outputs/sweeps") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    writer, pool = _Writer(out), pool or EncoderPool()
+    report: dict[str, Any] = {"out_dir": str(out), "latency_note": LATENCY_NOTE, "n_configs": len(grid),
+                              "rows": [], "failed": [], "interrupted": False, "configs": {}, "analytics": {},
+                              "confusion": {}}
+    done: dict[tuple[str, ...], str] = {}
+    silent_cache: dict[str, list[dict[str, str]]] = {}
+    group_cache: dict[tuple[str, ...], DictConfig | None] = {}
+    queries = [clean_query(r.query) for r in rows]
+    width = len(str(len(grid) - 1))
+    for i, combo in enumerate(grid):
+        config_id = f"c{i:0{width}d}"
+        try:
+            keep, ignored = _effective(combo, group_cache)
+            twin = done.get(tuple(keep))
+            if twin is not None:  # same effective configuration as an earlier one: same figures
+                new = [{**r, "config_id": config_id, "overrides": combo, "same_as": twin}
+                       for r in report["rows"] if r["config_id"] == twin]
+                report["configs"][config_id] = {**report["configs"][twin], "overrides": combo, "ignored": ignored}
+                report["analytics"][config_id] = {"same_as": twin}
+            else:
+                cfg = load_config(keep)
+                encoder = pool.get(cfg.encoder) if cfg.router.get("semantic") else None
+                if encoder is not None:
+                    encoder.encode(queries)  # one batched pass; every later encode is a lookup
+                router = build_router(cfg, encoder=encoder)
+                report["configs"][config_id] = {"overrides": combo, "ignored": ignored,
+                                                "config": OmegaConf.to_container(cfg)}
+                result = evaluate_config(router, rows)
+                new = _rows_of(config_id, combo, _strategy(router), result["figures"])
+                report["confusion"][config_id] = result["confusion"]
+                if router.keyword is not None:
+                    key = OmegaConf.to_yaml(cfg.router.keyword) + OmegaConf.to_yaml(cfg.routes)
+                    if key not in silent_cache:
+                        silent_cache[key] = never_fired_rules(router, rows)
+                    report["analytics"][config_id] = {
+                        "never_fired": silent_cache[key],
+                        "l1_l2_disagreements": l1_l2_disagreements(router, rows, result["decisions"])
+                        if router.semantic is not None else None,
+                    }
+                done[tuple(keep)] = config_id
+        except KeyboardInterrupt:
+            report["interrupted"] = True
+            print(f"interrupted at {config_id}; keeping {len(done)} finished configuration(s)", file=sys.stderr)
+            break
+        except Exception as e:  # noqa: BLE001 - one broken configuration must not lose the sweep
+            message = f"{type(e).__name__}: {e}" if not isinstance(e, RouterError) else str(e)
+            new = [{"config_id": config_id, "overrides": combo, "strategy": None, "route": "all",
+                    **{c: None for c in COLUMNS[4:-2]}, "same_as": None, "error": message}]
+            report["failed"].append({"config_id": config_id, "overrides": combo, "error": message})
+        report["rows"] += new
+        writer.add(new, report)
+    report["wall_s"] = round(time.perf_counter() - started, 2)
+    report["best"] = best_config(report["rows"])
+    writer.dump(report)
+    report["plots"] = write_plots(report, out)
+    return report
+
+
+def best_config(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The "all" row with the highest accuracy; ties go to the faster decision."""
+    scored = [r for r in rows if r["route"] == "all" and r["error"] is None and not r["same_as"]]
+    return max(scored, key=lambda r: (r["accuracy"], -r["p50_us"]), default=None)
+
+
+def write_plots(report: dict[str, Any], out: Path) -> list[str]:
+    """Heatmaps, the latency-accuracy scatter and the best configuration's confusion, as HTML files."""
+    from forensics import plots
+
+    rows = [r for r in report["rows"] if r["error"] is None]
+    if not rows:
+        return []
+    figures = {"accuracy_heatmap.html": plots.accuracy_heatmap(rows),
+               "latency_heatmap.html": plots.latency_heatmap(rows),
+               "latency_accuracy.html": plots.latency_accuracy_scatter(rows)}
+    best = report.get("best")
+    if best and best["config_id"] in report["confusion"]:
+        figures["confusion_best.html"] = plots.confusion_chart(
+            report["confusion"][best["config_id"]], title=f"Confusion of {best['config_id']}: {' '.join(best['overrides'])}")
+    for name, figure in figures.items():
+        plots.write_html(figure, out / name, plotlyjs="directory")
+    return [str(out / name) for name in figures]
+
+
+def print_sweep(report: dict[str, Any]) -> None:
+    print(f"{'config':<7}{'accuracy':>9}{'expert':>8}{'L1':>7}{'L2':>7}{'dflt':>7}{'p50 µs':>10}{'p99 µs':>10}  overrides")
+    for r in report["rows"]:
+        if r["route"] != "all":
+            continue
+        if r["error"]:
+            print(f"{r['config_id']:<7}  FAILED: {r['error']}  [{' '.join(r['overrides'])}]")
+            continue
+        print(f"{r['config_id']:<7}{r['accuracy']:>9.3f}{r['expert_accuracy']:>8.3f}{r['l1_share']:>7.3f}"
+              f"{r['l2_share']:>7.3f}{r['default_share']:>7.3f}{r['p50_us']:>10.1f}{r['p99_us']:>10.1f}  "
+              f"{' '.join(r['overrides'])}" + (f"  (= {r['same_as']})" if r["same_as"] else ""))
+    best = report.get("best")
+    if best:
+        print(f"best: {best['config_id']} accuracy={best['accuracy']:.3f} expert_accuracy={best['expert_accuracy']:.3f} "
+              f"p50={best['p50_us']:.1f} µs  [{' '.join(best['overrides'])}]")
+    print(f"note: {report['latency_note']}")
+    print(f"{report['n_configs']} configurations in {report['wall_s']:.1f} s; results in {report['out_dir']}"
+          + ("  (INTERRUPTED)" if report["interrupted"] else ""))
