@@ -4,6 +4,7 @@
     python -m forensics.benchmark_suite latency  --data FILE [--json] [key=value ...]
     python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
     python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]
+    python -m forensics.benchmark_suite sweep --e2e --data FILE [--per-route 3] [--out DIR] [key=value ...]
     python -m forensics.benchmark_suite calibrate --data FILE [--out FILE.yaml] [--plots DIR] [--json] [key=value ...]
 
 With --json the last line printed is one JSON object with the figures.
@@ -215,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", required=True, help='labelled JSONL: {"query": ..., "route": ...} per line')
     p.add_argument("--out", help="results folder (default outputs/sweeps/<timestamp>/)")
     p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
+    p.add_argument("--e2e", action="store_true",
+                   help="end-to-end: real answers from every expert model on a sample of each route")
+    p.add_argument("--per-route", type=int, default=3, help="with --e2e: queries sampled per route")
     p.add_argument("overrides", nargs="*", help="Hydra-style sweeps, e.g. router=keyword,hybrid router.semantic.threshold=0.1,0.2")
     p = sub.add_parser("calibrate", help="fit the L2 threshold(s) and write them as a router config")
     p.add_argument("--data", required=True, help='labelled JSONL: {"query": ..., "route": ...} per line')
@@ -252,10 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _grid_command(args: argparse.Namespace) -> int:
     """The sweep and calibrate subcommands (forensics.sweep, forensics.calibrate)."""
-    from forensics import calibrate, sweep
+    from forensics import calibrate, e2e, sweep
 
     try:
-        if args.command == "sweep":
+        if args.command == "sweep" and args.e2e:
+            report = e2e.run_e2e(args.data, args.overrides, args.out, args.per_route)
+            e2e.print_e2e(report)
+        elif args.command == "sweep":
             report = sweep.run_sweep(args.data, args.overrides, args.out)
             sweep.print_sweep(report)
             report = {k: v for k, v in report.items() if k not in ("configs", "confusion")}  # in configs.json

@@ -140,3 +140,17 @@ def write_html(figure: go.Figure, path: str | Path, plotlyjs: bool | str = True)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.write_html(path, include_plotlyjs=plotlyjs, full_html=True)
     return path
+
+
+def model_route_heatmap(rows: Sequence[dict[str, Any]], value: str, title: str, fmt: str = ".0f") -> go.Figure:
+    """One value per expert model (y) and route (x), from end-to-end result rows."""
+    models = list(dict.fromkeys(f"{r['expert']} ({r['model']})" for r in rows))
+    routes = list(dict.fromkeys(r["route"] for r in rows))
+    cells = {(f"{r['expert']} ({r['model']})", r["route"]): r.get(value) for r in rows}
+    figure = go.Figure(go.Heatmap(
+        z=[[cells.get((m, route)) for route in routes] for m in models], x=routes, y=models, colorscale="Reds",
+        texttemplate="%{z:" + fmt + "}", hovertemplate="%{y}<br>route %{x}: %{z:" + fmt + "}<extra></extra>",
+    ))
+    figure.update_layout(title=title, xaxis={"title": "route", "side": "top"}, height=max(260, 120 + 40 * len(models)),
+                         margin={"l": 10, "r": 10, "t": 90, "b": 10})
+    return figure
