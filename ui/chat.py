@@ -113,6 +113,11 @@ def correct_route(flywheel: Flywheel | None, session: ChatSession, route: str | 
         correction = flywheel.correct(session.last.prompt, session.last.decision, route)
     except StoreError as e:
         return f"⚠️ Not saved: {e}"
+    rule = session.last.decision.rule
+    if rule is not None:  # L1 decides before L2 sees the correction: say so rather than promise
+        return (f"Correction #{correction} saved and added to the semantic tier. This query was decided by the "
+                f"keyword rule `{rule.pattern}` of route {rule.route}, which still fires first; change that rule "
+                "in conf/routes/ to route it elsewhere (undo the correction in the Data tab).")
     return (f"Correction #{correction} saved: queries like this now go to **{route}** "
             "(undo it in the Data tab).")
 

@@ -155,3 +155,12 @@ def test_a_broken_store_never_breaks_the_chat(wired, monkeypatch):
     monkeypatch.setattr(flywheel.store, "add_routing_event", full)
     chat, _, _ = list(respond(svc, flywheel, "write a python function", [], ChatSession()))[-1]
     assert chat[-1]["content"].startswith("Sure, here it is.")
+
+
+def test_correcting_a_keyword_decision_says_the_rule_still_fires(wired):
+    svc, flywheel = wired
+    session = ChatSession()
+    list(respond(svc, flywheel, "write a python function", [], session))
+    message = correct_route(flywheel, session, "math")
+    assert "still fires first" in message and "python function" in message
+    assert svc.route("write a python function").route == "code"
