@@ -58,6 +58,7 @@ class KeywordRoutingStrategy:
         # to call for one pattern, and bounded here: no nested repeats, and at most the scan window.
         self._regexes = [re.compile(p, re.IGNORECASE | re.ASCII) for p in self._set.patterns]
         self._reasons = [f"rule {p!r} of route '{r}' matched" for r, p in self._rules]
+        self._set.match(b"warm up")  # allocates this thread's scratch space now, not on the first query
 
     @property
     def rules(self) -> tuple[tuple[str, str], ...]:
