@@ -31,7 +31,7 @@ def build_demo(
     """
     bench = {"data": None, "out_dir": "outputs/sweeps", "max_configs": 24,
              "calibrated_path": "conf/router/calibrated.yaml", **(benchmarks or {})}
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:  # no telemetry calls; works offline
         gr.Markdown(f"# {TITLE}\nEvery answer shows which tier, route and model handled it, with scores and timings.")
         with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat"):
