@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 from tests.support.backends import FakeLLMServer, blackhole, unused_port
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -30,3 +33,17 @@ def blackhole_url() -> Iterator[str]:
 def dead_url() -> str:
     """http://127.0.0.1:PORT where nothing listens: a backend that is not running."""
     return f"http://127.0.0.1:{unused_port()}"
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[T], T]]:
+    """closing(provider) returns the provider and closes it after the test."""
+    made: list = []
+
+    def keep(provider: T) -> T:
+        made.append(provider)
+        return provider
+
+    yield keep
+    for provider in made:
+        provider.close()

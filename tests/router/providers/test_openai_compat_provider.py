@@ -17,17 +17,9 @@ QUESTION = [Message("user", "What is the capital of Peru?")]
 
 
 @pytest.fixture
-def build():
+def build(closing):
     """build(model, **kwargs): an OpenAICompatProvider, closed after the test."""
-    made = []
-
-    def factory(model, **kwargs):
-        made.append(OpenAICompatProvider(model, **kwargs))
-        return made[-1]
-
-    yield factory
-    for provider in made:
-        provider.close()
+    return lambda model, **kwargs: closing(OpenAICompatProvider(model, **kwargs))
 
 
 @pytest.fixture
