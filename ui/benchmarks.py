@@ -12,7 +12,7 @@ import gradio as gr
 
 from forensics import plots
 from forensics.calibrate import run_calibrate
-from forensics.sweep import EncoderPool, expand_grid, run_sweep
+from forensics.sweep import EncoderPool, best_config, expand_grid, run_sweep
 from router.errors import RouterError
 
 DEFAULT_GRID = "router=keyword,semantic,hybrid router.semantic.threshold=0.1,0.15,0.2,0.25,0.3"
@@ -85,8 +85,7 @@ def reopen(run_dir: str | None):
     report = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     analytics = folder / "analytics.json"
     report["analytics"] = json.loads(analytics.read_text(encoding="utf-8")) if analytics.exists() else {}
-    scored = [r for r in report["rows"] if r["route"] == "all" and r.get("error") is None and not r.get("same_as")]
-    report["best"] = max(scored, key=lambda r: (r["accuracy"], -r["p50_us"]), default=None)
+    report["best"] = best_config(report["rows"])
     return show(report)
 
 

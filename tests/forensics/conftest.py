@@ -1,8 +1,10 @@
-"""Small labelled files for the sweep and calibrate tests."""
+"""Small labelled files for the sweep and calibrate tests, and a preference store in tmp_path."""
 
 import json
 
 import pytest
+
+from forensics.preference_store import PreferenceStore
 
 ROWS = [
     ("I want you to act as a stand-up comedian", "roleplay"),
@@ -42,3 +44,9 @@ def fake_pool():
     from tests.conftest import FakeEncoder
 
     return EncoderPool(factory=lambda cfg: FakeEncoder())
+
+
+@pytest.fixture
+def store(tmp_path):
+    with PreferenceStore(tmp_path / "prefs.sqlite3") as s:
+        yield s

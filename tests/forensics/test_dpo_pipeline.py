@@ -33,12 +33,6 @@ def pref(**kw) -> Preference:
     return Preference(**{**values, **kw})
 
 
-@pytest.fixture
-def store(tmp_path):
-    with PreferenceStore(tmp_path / "prefs.sqlite3") as s:
-        yield s
-
-
 def read_jsonl(path: Path) -> list[dict]:
     lines = path.read_bytes().decode("utf-8").splitlines()  # splitlines: escaped U+2028 must not split a row
     return [json.loads(line) for line in lines]

@@ -45,12 +45,6 @@ def event(**kw) -> RoutingEvent:
     return RoutingEvent(**{**values, **kw})
 
 
-@pytest.fixture
-def store(tmp_path):
-    with PreferenceStore(tmp_path / "prefs.sqlite3") as s:
-        yield s
-
-
 def test_store_error_is_a_router_error():
     assert issubclass(StoreError, RouterError)
 
