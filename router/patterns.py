@@ -40,7 +40,9 @@ def add_word_boundaries(pattern: str) -> str:
     r"""Anchor a pattern at word boundaries where it begins or ends with an ASCII letter or digit.
 
     >>> add_word_boundaries("summari[sz]e")
-    '\\b(?:summari[sz]e)'
+    '\\b(?:summari[sz]e)\\b'
+    >>> add_word_boundaries("c\\+\\+")
+    '\\b(?:c\\+\\+)'
     >>> add_word_boundaries("tl;dr")
     '\\b(?:tl;dr)\\b'
     """
