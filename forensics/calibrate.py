@@ -122,6 +122,16 @@ def _base_router(overrides: Sequence[str]) -> str:
     return choices[-1] if choices else "hybrid"
 
 
+def _set_by_calibration(override: str) -> bool:
+    """Whether the written file decides this override's key (the router and its thresholds).
+
+    >>> _set_by_calibration("router.semantic.threshold=0.4"), _set_by_calibration("router.semantic.top_k=3")
+    (True, False)
+    """
+    key = override.partition("=")[0].lstrip("+~")
+    return key in ("router", "router.semantic.threshold") or key.startswith("router.semantic.route_thresholds")
+
+
 def how_to_load(path: Path) -> list[str]:
     """The overrides that compose a config written at `path` (a search path unless it is under conf/router)."""
     path = path.resolve()
@@ -159,7 +169,7 @@ def run_calibrate(data: str | Path, overrides: Sequence[str] = (), out: str | Pa
     load = how_to_load(out)
     check = {}
     if load:
-        extra = [o for o in overrides if o.partition("=")[0].lstrip("+") != "router"]
+        extra = [o for o in overrides if not _set_by_calibration(o)]
         check = evaluate(build_router(load_config([*load, *extra]), encoder=encoder), rows)
     curve_path = (Path(plots_dir) / "threshold_curve.html") if plots_dir else out.with_name(f"{out.stem}_threshold_curve.html")
     plots.write_html(plots.threshold_curve_chart(fit["curve"], fit["threshold"], fit["default_threshold"]), curve_path)
