@@ -18,7 +18,7 @@ from router.errors import (
 from router.hybrid import HybridRouter
 from router.protocols import Encoder, LLMProvider, RoutingStrategy
 from router.schema import Chunk, KeywordMatch, LabelledQuery, Message, Route, RouteDecision, RouteScore, TierTimings
-from router.strategies import KeywordRoutingStrategy, SemanticRoutingStrategy
+from router.strategies import KeywordRoutingStrategy, LinearHead, SemanticRoutingStrategy
 
 __all__ = [
     "Chunk",
@@ -31,6 +31,7 @@ __all__ = [
     "KeywordRoutingStrategy",
     "LLMProvider",
     "LabelledQuery",
+    "LinearHead",
     "Message",
     "ProviderError",
     "ProviderUnavailable",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 from router.errors import ConfigError
 from router.protocols import Encoder
 from router.schema import Route, RouteDecision, RouteScore
+from router.strategies.linear_head import FittedHead, LinearHead
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,32 @@ def top_k_mean(scores: np.ndarray, k: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    """Every route's similarity to one query, best first."""
+    """Every route's similarity to one query, best first, and the best route's lead.
+
+    `margin` is in the units of whatever ordered the routes: cosine similarity, or the linear
+    head's score when there is one (`by`).
+    """
 
     scores: tuple[RouteScore, ...]
+    margin: float
+    by: str = "similarity"
 
     @property
     def best(self) -> RouteScore:
         return self.scores[0]
 
-    @property
-    def margin(self) -> float:
-        return self.scores[0].score - self.scores[1].score if len(self.scores) > 1 else self.scores[0].score
+
+@dataclass(frozen=True)
+class _Index:
+    """The examples L2 compares with; replaced whole, never changed, so readers need no lock."""
+
+    names: tuple[str, ...]  # routes with at least one example; labels index into it
+    texts: tuple[str, ...]
+    labels: np.ndarray  # route index per example
+    added: np.ndarray  # True for examples added at run time (corrections)
+    matrix: np.ndarray  # one unit-length embedding per example
+    groups: tuple[np.ndarray, ...]  # example rows per route index
+    head: FittedHead | None
 
 
 class SemanticRoutingStrategy:
@@ -53,6 +70,9 @@ class SemanticRoutingStrategy:
     best score is under `threshold` or leads the runner-up by less than `margin`.
     `route_thresholds` gives some routes a threshold of their own, which applies instead of
     `threshold` when that route is the best one (forensics.calibrate fits them).
+    With a `head` (LinearHead), a linear model trained on the same examples orders the routes and
+    the similarity of the route it puts first is what the thresholds check.
+    Examples added at run time (user corrections) swap in a new index, head refit, at once.
     """
 
     def __init__(
@@ -65,6 +85,7 @@ class SemanticRoutingStrategy:
         exemplars: Sequence[tuple[str, str]] = (),
         cache_dir: str | Path | None = None,
         route_thresholds: Mapping[str, float] | None = None,
+        head: LinearHead | None = None,
     ) -> None:
         for key, value in (("threshold", threshold), ("margin", margin), ("top_k", top_k)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -87,25 +108,22 @@ class SemanticRoutingStrategy:
             self.route_thresholds[str(route)] = float(value)
         self.encoder = encoder
         self.threshold, self.margin, self.top_k = threshold, margin, top_k
+        self.head = head
         self._experts = {r.name: r.expert for r in routes}
-        self._names = [r.name for r in routes]
         texts, labels = [], []
         for r in routes:
             texts += r.utterances
             labels += [r.name] * len(r.utterances)
         for text, route in exemplars:
             if route not in self._experts:
-                raise ConfigError(f"Exemplar route '{route}' is unknown. Available: {', '.join(self._names)}")
+                raise ConfigError(f"Exemplar route '{route}' is unknown. Available: {', '.join(self._experts)}")
             texts.append(text)
             labels.append(route)
-        self._names = [n for n in self._names if n in labels]  # routes with no utterances never win
-        if not self._names:
+        if not texts:
             raise ConfigError("No route has utterances, so the semantic tier has nothing to compare with.")
-        self._texts: list[str] = []
-        self._labels = np.zeros(0, dtype=np.int32)
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._cache_dir = Path(cache_dir).expanduser() if cache_dir else None
-        self._set_index(texts, labels, self._embed_cached(texts))
+        self._write_lock = threading.Lock()  # corrections may arrive from several sessions at once
+        self._index = self._build_index(texts, labels, np.zeros(len(texts), dtype=bool), self._embed_cached(texts))
 
     def _embed_cached(self, texts: list[str]) -> np.ndarray:
         """Embed utterances, reusing an on-disk copy keyed by model and texts."""
@@ -127,45 +145,68 @@ class SemanticRoutingStrategy:
             log.warning("Could not cache utterance embeddings in %s: %s", self._cache_dir, e)
         return vectors
 
-    def _set_index(self, texts: list[str], labels: list[str], vectors: np.ndarray) -> None:
-        index = {n: i for i, n in enumerate(self._names)}
-        self._texts = list(texts)
-        self._labels = np.array([index[name] for name in labels], dtype=np.int32)
-        self._matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._groups = [np.flatnonzero(self._labels == i) for i in range(len(self._names))]
+    def _build_index(self, texts: Sequence[str], labels: Sequence[str], added: np.ndarray,
+                     vectors: np.ndarray) -> _Index:
+        # Routes keep route-table order; one with no examples is left out and never wins.
+        names = tuple(n for n in self._experts if n in set(labels))
+        position = {n: i for i, n in enumerate(names)}
+        codes = np.array([position[name] for name in labels], dtype=np.int32)
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        head = self.head.fit(texts, codes, matrix, added, len(names)) if self.head is not None else None
+        return _Index(names, tuple(texts), codes, np.asarray(added, dtype=bool), matrix,
+                      tuple(np.flatnonzero(codes == i) for i in range(len(names))), head)
 
     def add_utterances(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Add (text, route) examples to the index at once, with no restart."""
+        """Add (text, route) examples (user corrections) to the index at once, with no restart."""
         for _, route in pairs:
             if route not in self._experts:
                 raise ConfigError(f"Route '{route}' is unknown. Available: {', '.join(self._experts)}")
-        new_names = [r for _, r in pairs if r not in self._names]
-        self._names += list(dict.fromkeys(new_names))
-        labels = [self._names[i] for i in self._labels] + [r for _, r in pairs]
-        vectors = np.vstack([self._matrix, self.encoder.encode([t for t, _ in pairs])])
-        self._set_index(self._texts + [t for t, _ in pairs], labels, vectors)
+        if not pairs:
+            return
+        vectors = self.encoder.encode([t for t, _ in pairs])
+        with self._write_lock:
+            old = self._index
+            self._index = self._build_index(
+                old.texts + tuple(t for t, _ in pairs),
+                [old.names[i] for i in old.labels] + [r for _, r in pairs],
+                np.concatenate([old.added, np.ones(len(pairs), dtype=bool)]),
+                np.vstack([old.matrix, vectors]),
+            )
 
     def remove_utterance(self, text: str, route: str) -> bool:
         """Remove the most recently added example with this text and route; False if there is none."""
-        for i in range(len(self._texts) - 1, -1, -1):
-            if self._texts[i] == text and self._names[self._labels[i]] == route:
-                keep = np.ones(len(self._texts), dtype=bool)
-                keep[i] = False
-                labels = [self._names[j] for j in self._labels[keep]]
-                self._set_index([t for t, k in zip(self._texts, keep) if k], labels, self._matrix[keep])
-                return True
+        with self._write_lock:
+            old = self._index
+            for i in range(len(old.texts) - 1, -1, -1):
+                if old.texts[i] == text and old.names[old.labels[i]] == route:
+                    keep = np.ones(len(old.texts), dtype=bool)
+                    keep[i] = False
+                    if not keep.any():
+                        raise ConfigError("Cannot remove the last example: the semantic tier would have none.")
+                    self._index = self._build_index(
+                        [t for t, k in zip(old.texts, keep) if k], [old.names[j] for j in old.labels[keep]],
+                        old.added[keep], old.matrix[keep],
+                    )
+                    return True
         return False
 
     @property
     def size(self) -> int:
         """Number of utterances in the index."""
-        return len(self._texts)
+        return len(self._index.texts)
 
     def rank(self, query: str) -> Ranking:
-        """Score every route against the query, best first."""
-        sims = self._matrix @ self.encoder.encode([query])[0]
-        scores = [RouteScore(n, top_k_mean(sims[g], self.top_k)) for n, g in zip(self._names, self._groups)]
-        return Ranking(tuple(sorted(scores, key=lambda s: -s.score)))
+        """Score every route against the query, best first (by the linear head when there is one)."""
+        index = self._index  # one snapshot, even if a correction swaps the index meanwhile
+        vector = self.encoder.encode([query])[0]
+        sims = index.matrix @ vector
+        similarity = np.array([top_k_mean(sims[g], self.top_k) for g in index.groups])
+        key, by = similarity, "similarity"
+        if index.head is not None and index.head.model is not None:
+            key, by = index.head.decision(query, vector) + self.head.knn_weight * similarity, "linear head"
+        order = np.argsort(-key, kind="stable")
+        margin = float(key[order[0]] - key[order[1]]) if len(order) > 1 else float(key[order[0]])
+        return Ranking(tuple(RouteScore(index.names[i], float(similarity[i])) for i in order), margin, by)
 
     def threshold_for(self, route: str) -> float:
         """The similarity the best route needs: its own threshold if it has one, else the global one."""
@@ -186,7 +227,8 @@ class SemanticRoutingStrategy:
             score=round(best.score, 4),
             margin=round(ranking.margin, 4),
             top_routes=tuple(RouteScore(s.route, round(s.score, 4)) for s in ranking.scores[:3]),
-            reason=f"nearest utterances belong to '{best.route}'",
+            reason=(f"nearest utterances belong to '{best.route}'" if ranking.by == "similarity" else
+                    f"the linear head over words and embeddings ranks '{best.route}' first"),
         )
 
     def route(self, query: str) -> RouteDecision | None:

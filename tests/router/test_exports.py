@@ -4,7 +4,7 @@ import router
 def test_public_api_is_pinned():
     assert sorted(router.__all__) == sorted([
         "Chunk", "ConfigError", "DataError", "Encoder", "HybridRouter", "InvalidQueryError", "KeywordMatch",
-        "KeywordRoutingStrategy", "LLMProvider", "LabelledQuery", "Message", "ProviderError", "ProviderUnavailable",
+        "KeywordRoutingStrategy", "LLMProvider", "LabelledQuery", "LinearHead", "Message", "ProviderError", "ProviderUnavailable",
         "Route", "RouteDecision", "RouteScore", "RouterError", "RoutingStrategy", "SemanticRoutingStrategy",
         "TierTimings", "build_router", "load_config",
     ])
