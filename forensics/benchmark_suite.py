@@ -161,6 +161,7 @@ def measure_feedback(
         "n_fed": len(fed), "n_eval": len(held), "before": before["accuracy"], "after": after["accuracy"],
         "lift": round(after["accuracy"] - before["accuracy"], 4),
         "expert_before": before["expert_accuracy"], "expert_after": after["expert_accuracy"],
+        "rules_corrected": len(router.contested_rules),
     }
 
 

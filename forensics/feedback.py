@@ -44,10 +44,13 @@ class Flywheel:
         corrections = self.store.corrections()
         semantic = self.router.semantic
         known = set(self.router.routes)
-        pairs = [(c.query, c.right_route) for c in corrections if c.right_route in known]
-        if semantic is not None and pairs:
-            semantic.add_utterances(pairs)
-        return len(pairs)
+        kept = [c for c in corrections if c.right_route in known]
+        if semantic is not None and kept:
+            semantic.add_utterances([(c.query, c.right_route) for c in kept])
+        for c in kept:
+            if (pattern := _overruled_rule(c.decision, c.right_route)) is not None:
+                self.router.contest(pattern, c.right_route)
+        return len(kept)
 
     def record_turn(self, query: str, decision: RouteDecision, done: Finished) -> int:
         """One routed chat turn: decision, tier, scores, timings, expert, model and outcome."""
@@ -86,6 +89,8 @@ class Flywheel:
         ))
         if self.router.semantic is not None:
             self.router.semantic.add_utterances([(query, right_route)])
+        if (pattern := _overruled_rule(decision.to_dict() if decision else None, right_route)) is not None:
+            self.router.contest(pattern, right_route)
         return correction_id
 
     def undo(self, correction_id: int) -> bool:
@@ -95,7 +100,22 @@ class Flywheel:
             return False
         if self.router.semantic is not None:
             self.router.semantic.remove_utterance(match[0].query, match[0].right_route)
+        if (pattern := _overruled_rule(match[0].decision, match[0].right_route)) is not None:
+            self.router.uncontest(pattern, match[0].right_route)
         return True
+
+
+def _overruled_rule(decision: dict | None, right_route: str) -> str | None:
+    """The L1 pattern a correction overrules: the rule decided (tier L1) and the user named another route.
+
+    >>> _overruled_rule({"tier": "L1", "route": "code", "rule": {"pattern": "python"}}, "creative")
+    'python'
+    >>> _overruled_rule({"tier": "L2", "route": "code", "rule": None}, "creative") is None
+    True
+    """
+    if not decision or decision.get("tier") != "L1" or decision.get("route") == right_route:
+        return None
+    return (decision.get("rule") or {}).get("pattern")
 
 
 def _timing(done: Finished) -> dict:

@@ -113,11 +113,13 @@ def correct_route(flywheel: Flywheel | None, session: ChatSession, route: str | 
         correction = flywheel.correct(session.last.prompt, session.last.decision, route)
     except StoreError as e:
         return f"⚠️ Not saved: {e}"
-    rule = session.last.decision.rule
-    if rule is not None:  # L1 decides before L2 sees the correction: say so rather than promise
-        return (f"Correction #{correction} saved and added to the semantic tier. This query was decided by the "
-                f"keyword rule `{rule.pattern}` of route {rule.route}, which still fires first; change that rule "
-                "in conf/routes/ to route it elsewhere (undo the correction in the Data tab).")
+    decision = session.last.decision
+    if decision.tier == "L1" and decision.rule is not None and route != decision.route:
+        rule = decision.rule
+        return (f"Correction #{correction} saved. This query was decided by the keyword rule `{rule.pattern}` of "
+                f"route {rule.route}: from now on, when that rule fires, the semantic tier re-checks the query and "
+                f"sends it to **{route}** if it ranks {route} first. To retire the rule, edit conf/routes/ "
+                "(undo the correction in the Data tab).")
     return (f"Correction #{correction} saved: queries like this now go to **{route}** "
             "(undo it in the Data tab).")
 

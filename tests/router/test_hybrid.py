@@ -59,3 +59,25 @@ def test_decision_is_json_ready(hybrid):
     d = hybrid.route("python function please")
     data = json.loads(json.dumps(d.to_dict()))
     assert data["rule"]["pattern"] == "python function" and data["timings"]["l2_us"] is None
+
+
+def test_a_corrected_rule_defers_to_l2_only_for_the_routes_users_named(routes, fake_encoder):
+    hybrid = HybridRouter(routes, "knowledge", keyword=KeywordRoutingStrategy(routes),
+                          semantic=SemanticRoutingStrategy(routes, fake_encoder, threshold=0.4, top_k=1))
+    query = "write a python function"
+    first = hybrid.route(query)
+    assert (first.tier, first.route) == ("L1", "code")
+    pattern = first.rule.pattern
+    hybrid.contest(pattern, "math")
+    assert hybrid.contested_rules == {pattern: {"math": 1}}
+    kept = hybrid.route(query)  # L2 re-checks, still ranks code first: the rule stands
+    assert (kept.tier, kept.route) == ("L1", "code") and kept.timings.l2_us > 0 and "re-checked" in kept.reason
+    hybrid.semantic.add_utterances([(query, "math")])
+    moved = hybrid.route(query)
+    assert (moved.tier, moved.route, moved.rule.pattern) == ("L2", "math", pattern)
+    assert "corrected it to 'math' 1 time(s)" in moved.reason
+    assert hybrid.route("I want you to act as a pirate").timings.l2_us is None  # other rules keep the fast path
+    assert hybrid.uncontest(pattern, "math") is True and hybrid.uncontest(pattern, "math") is False
+    assert hybrid.contested_rules == {} and hybrid.route(query).tier == "L1"
+    with pytest.raises(ConfigError, match="Unknown route 'cooking'"):
+        hybrid.contest(pattern, "cooking")

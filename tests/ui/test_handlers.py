@@ -157,10 +157,20 @@ def test_a_broken_store_never_breaks_the_chat(wired, monkeypatch):
     assert chat[-1]["content"].startswith("Sure, here it is.")
 
 
-def test_correcting_a_keyword_decision_says_the_rule_still_fires(wired):
+def test_correcting_a_keyword_decision_overrules_the_rule_where_l2_agrees(wired):
     svc, flywheel = wired
     session = ChatSession()
     list(respond(svc, flywheel, "write a python function", [], session))
     message = correct_route(flywheel, session, "math")
-    assert "still fires first" in message and "python function" in message
-    assert svc.route("write a python function").route == "code"
+    assert "python function" in message and "re-checks" in message
+    decision = svc.route("write a python function")
+    assert (decision.tier, decision.route) == ("L2", "math")
+    assert "users corrected it" in routing_card(decision, None)
+    restarted = HybridRouter(list(svc.router.routes.values()), "knowledge", keyword=svc.router.keyword,
+                             semantic=SemanticRoutingStrategy(list(svc.router.routes.values()),
+                                                              svc.router.semantic.encoder, threshold=0.3, top_k=1))
+    assert Flywheel(flywheel.store, restarted).restore() == 1
+    assert restarted.route("write a python function").route == "math"
+    [correction] = flywheel.store.corrections()
+    assert "Undid" in undo_correction(flywheel, correction.id)
+    assert svc.route("write a python function").route == "code" and svc.router.contested_rules == {}
