@@ -48,7 +48,7 @@ class Flywheel:
         if semantic is not None and kept:
             semantic.add_utterances([(c.query, c.right_route) for c in kept])
         for c in kept:
-            if (pattern := _overruled_rule(c.decision, c.right_route)) is not None:
+            if (pattern := overruled_rule(c.decision, c.right_route)) is not None:
                 self.router.contest(pattern, c.right_route)
         return len(kept)
 
@@ -89,7 +89,7 @@ class Flywheel:
         ))
         if self.router.semantic is not None:
             self.router.semantic.add_utterances([(query, right_route)])
-        if (pattern := _overruled_rule(decision.to_dict() if decision else None, right_route)) is not None:
+        if (pattern := overruled_rule(decision.to_dict() if decision else None, right_route)) is not None:
             self.router.contest(pattern, right_route)
         return correction_id
 
@@ -100,17 +100,17 @@ class Flywheel:
             return False
         if self.router.semantic is not None:
             self.router.semantic.remove_utterance(match[0].query, match[0].right_route)
-        if (pattern := _overruled_rule(match[0].decision, match[0].right_route)) is not None:
+        if (pattern := overruled_rule(match[0].decision, match[0].right_route)) is not None:
             self.router.uncontest(pattern, match[0].right_route)
         return True
 
 
-def _overruled_rule(decision: dict | None, right_route: str) -> str | None:
+def overruled_rule(decision: dict | None, right_route: str) -> str | None:
     """The L1 pattern a correction overrules: the rule decided (tier L1) and the user named another route.
 
-    >>> _overruled_rule({"tier": "L1", "route": "code", "rule": {"pattern": "python"}}, "creative")
+    >>> overruled_rule({"tier": "L1", "route": "code", "rule": {"pattern": "python"}}, "creative")
     'python'
-    >>> _overruled_rule({"tier": "L2", "route": "code", "rule": None}, "creative") is None
+    >>> overruled_rule({"tier": "L2", "route": "code", "rule": None}, "creative") is None
     True
     """
     if not decision or decision.get("tier") != "L1" or decision.get("route") == right_route:

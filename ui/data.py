@@ -9,14 +9,14 @@ from pathlib import Path
 import gradio as gr
 
 from forensics.dpo_pipeline import export_dpo_dataset
-from forensics.feedback import Flywheel
+from forensics.feedback import Flywheel, overruled_rule
 from forensics.plots import win_rate_chart
 from forensics.preference_records import VERDICTS
 from forensics.preference_store import StoreError
 
 ALL = "(all)"
 PREFERENCE_COLUMNS = ["id", "created", "prompt", "expert A", "model A", "expert B", "model B", "verdict", "route"]
-CORRECTION_COLUMNS = ["id", "created", "query", "went to", "should go to"]
+CORRECTION_COLUMNS = ["id", "created", "query", "went to", "should go to", "keyword rule it overrules"]
 
 
 def _short(text: str, width: int = 120) -> str:
@@ -37,7 +37,8 @@ def load_tables(flywheel: Flywheel | None, route: str, expert: str, verdict: str
         return [], None, [], f"⚠️ {e}"
     pref_rows = [[p.id, p.created_at[:19], _short(p.prompt), p.expert_a, p.model_a, p.expert_b, p.model_b,
                   p.verdict, p.route or ""] for p in prefs]
-    corr_rows = [[c.id, c.created_at[:19], _short(c.query), c.wrong_route or "", c.right_route] for c in corrections]
+    corr_rows = [[c.id, c.created_at[:19], _short(c.query), c.wrong_route or "", c.right_route,
+                  _short(overruled_rule(c.decision, c.right_route) or "", 60)] for c in corrections]
     return pref_rows, win_rate_chart(rates), corr_rows, f"{len(pref_rows)} preferences, {len(corr_rows)} active corrections."
 
 

@@ -171,6 +171,8 @@ def test_correcting_a_keyword_decision_overrules_the_rule_where_l2_agrees(wired)
                                                               svc.router.semantic.encoder, threshold=0.3, top_k=1))
     assert Flywheel(flywheel.store, restarted).restore() == 1
     assert restarted.route("write a python function").route == "math"
+    *_, corrections, _ = load_tables(flywheel, "(all)", "(all)", "(all)")
+    assert corrections[0][3:] == ["code", "math", "python function"]
     [correction] = flywheel.store.corrections()
     assert "Undid" in undo_correction(flywheel, correction.id)
     assert svc.route("write a python function").route == "code" and svc.router.contested_rules == {}
