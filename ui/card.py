@@ -41,8 +41,8 @@ def routing_card(decision: RouteDecision, model: str | None) -> str:
         lines.append(f"rule `{pattern}` matched “{r.text}” at {r.start}–{r.end}")
     for s in decision.top_routes:
         lines.append(f"`{s.route:<10}` {similarity_bar(s.score)} {s.score:.3f}")
-    if decision.tier == "default" or (decision.rule is not None and decision.tier != "L1"):
-        lines.append(f"_{decision.reason}_")  # why the default, or why L2 overruled a keyword rule
+    if decision.tier != "L1":  # what ordered the routes, why the default, or why L2 overruled a rule
+        lines.append(f"_{decision.reason}_")
     return "  \n".join(lines)
 
 
