@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from router.config import CONFIG_DIR, build_router, load_config
+from router.config import CONFIG_DIR, build_encoder, build_router, load_config
 from router.data import load_labelled
 from router.errors import ConfigError
 from router.hybrid import HybridRouter
@@ -156,9 +156,7 @@ def run_calibrate(data: str | Path, overrides: Sequence[str] = (), out: str | Pa
                           "Use router=hybrid or router=semantic.")
     rows = load_labelled(data, routes=list(cfg.routes))  # a bad file fails before the model loads
     if encoder is None:
-        from hydra.utils import instantiate
-
-        encoder = instantiate(cfg.encoder)
+        encoder = build_encoder(cfg.encoder)
     encoder = MemoEncoder(encoder)  # the check below re-ranks the same queries for free
     router = build_router(cfg, encoder=encoder)
     encoder.encode([clean_query(r.query) for r in rows])  # one batched pass

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from forensics.benchmark_suite import _progress, percentile_us
-from router.config import build_router, load_config
+from router.config import build_encoder, build_router, config_as_dict, config_key, load_config, split_applicable
 from router.data import load_labelled
 from router.errors import ConfigError, RouterError
 from router.hybrid import HybridRouter
@@ -101,15 +100,13 @@ class MemoEncoder:
 class EncoderPool:
     """One MemoEncoder per distinct encoder config, built on first use and reused by every configuration."""
 
-    def __init__(self, factory: Callable[[DictConfig], Any] | None = None) -> None:
-        from hydra.utils import instantiate
-
-        self._factory = factory or instantiate
+    def __init__(self, factory: Callable[[Any], Any] | None = None) -> None:
+        self._factory = factory or build_encoder
         self._encoders: dict[str, MemoEncoder] = {}
         self._memos: dict[str, dict[str, np.ndarray]] = {}
 
-    def get(self, encoder_cfg: DictConfig) -> MemoEncoder:
-        key = OmegaConf.to_yaml(encoder_cfg)
+    def get(self, encoder_cfg: Any) -> MemoEncoder:
+        key = config_key(encoder_cfg)
         if key not in self._encoders:
             inner = self._factory(encoder_cfg)
             self._encoders[key] = MemoEncoder(inner, self._memos.setdefault(inner.model_id, {}))
@@ -120,11 +117,11 @@ def _strategy(router: HybridRouter) -> str:
     return "hybrid" if router.keyword and router.semantic else "keyword" if router.keyword else "semantic"
 
 
-def _effective(combo: list[str], cache: dict[tuple[str, ...], DictConfig | None]) -> tuple[list[str], list[str]]:
+def _effective(combo: list[str], cache: dict[tuple[str, ...], Any]) -> tuple[list[str], list[str]]:
     """Split overrides into those that apply and those aimed under a tier the chosen router leaves out.
 
-    `router=keyword router.semantic.threshold=0.2` cannot compose (router.semantic is null); the
-    threshold is ignored there, so a keyword row appears once per threshold with the same figures.
+    `router=keyword router.semantic.threshold=0.2` ignores the threshold, so a keyword row appears
+    once per threshold with the same figures. The config groups are composed once per choice.
     """
     groups = tuple(o for o in combo if "." not in o.partition("=")[0])
     if groups not in cache:
@@ -132,23 +129,7 @@ def _effective(combo: list[str], cache: dict[tuple[str, ...], DictConfig | None]
             cache[groups] = load_config(groups)
         except RouterError:
             cache[groups] = None
-    base = cache[groups]
-    if base is None:
-        return combo, []
-    keep, ignored = [], []
-    for override in combo:
-        parts = override.partition("=")[0].lstrip("+~").split(".")
-        node: Any = base
-        for part in parts[:-1]:
-            if not isinstance(node, DictConfig) or part not in node:
-                break
-            node = node[part]
-            if node is None:
-                ignored.append(override)
-                break
-        else:
-            keep.append(override)
-    return keep, ignored
+    return split_applicable(combo, cache[groups])
 
 
 def evaluate_config(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, Any]:
@@ -260,7 +241,7 @@ def run_sweep(
                               "confusion": {}}
     done: dict[tuple[str, ...], str] = {}
     silent_cache: dict[str, list[dict[str, str]]] = {}
-    group_cache: dict[tuple[str, ...], DictConfig | None] = {}
+    group_cache: dict[tuple[str, ...], Any] = {}
     queries = [clean_query(r.query) for r in rows]
     width = len(str(len(grid) - 1))
     for i, combo in enumerate(grid):
@@ -280,12 +261,12 @@ def run_sweep(
                     encoder.encode(queries)  # one batched pass; every later encode is a lookup
                 router = build_router(cfg, encoder=encoder)
                 report["configs"][config_id] = {"overrides": combo, "ignored": ignored,
-                                                "config": OmegaConf.to_container(cfg)}
+                                                "config": config_as_dict(cfg)}
                 result = evaluate_config(router, rows)
                 new = _rows_of(config_id, combo, _strategy(router), result["figures"])
                 report["confusion"][config_id] = result["confusion"]
                 if router.keyword is not None:
-                    key = OmegaConf.to_yaml(cfg.router.keyword) + OmegaConf.to_yaml(cfg.routes)
+                    key = config_key(cfg.router.keyword) + config_key(cfg.routes)
                     if key not in silent_cache:
                         silent_cache[key] = never_fired_rules(router, rows)
                     report["analytics"][config_id] = {

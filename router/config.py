@@ -104,6 +104,51 @@ def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
         raise ConfigError(_one_paragraph(e, ())) from e
 
 
+def build_encoder(encoder_cfg: Any) -> Any:
+    """The encoder a config's `encoder:` node describes."""
+    try:
+        return instantiate(encoder_cfg)
+    except (HydraException, OmegaConfBaseException, TypeError) as e:
+        if isinstance(e.__cause__, RouterError):
+            raise e.__cause__ from e
+        raise ConfigError(_one_paragraph(e, ())) from e
+
+
+def config_key(node: Any) -> str:
+    """A config node as stable text, to key caches of objects built from it."""
+    return OmegaConf.to_yaml(node)
+
+
+def config_as_dict(cfg: Any) -> dict[str, Any]:
+    """A composed config as plain, JSON-ready containers."""
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def split_applicable(overrides: Sequence[str], base: DictConfig | None) -> tuple[list[str], list[str]]:
+    """Split overrides into those that apply to `base` and those aimed under a node it sets to null.
+
+    `router=keyword router.semantic.threshold=0.2` cannot compose (router.semantic is null there);
+    such overrides are returned as ignored. With no base (the groups did not compose) all apply,
+    so that composing them reports the real error.
+    """
+    if base is None:
+        return list(overrides), []
+    keep, ignored = [], []
+    for override in overrides:
+        parts = override.partition("=")[0].lstrip("+~").split(".")
+        node: Any = base
+        for part in parts[:-1]:
+            if not isinstance(node, DictConfig) or part not in node:
+                break
+            node = node[part]
+            if node is None:
+                ignored.append(override)
+                break
+        else:
+            keep.append(override)
+    return keep, ignored
+
+
 def build_experts(cfg: DictConfig) -> dict[str, Any]:
     """One Expert per entry of `experts:`, each with its provider built from `ollama:` or `openai:`."""
     from router.providers import OllamaProvider, OpenAICompatProvider

@@ -1,0 +1,27 @@
+"""The house rules of STYLE.md that a test can hold: who may import Hydra, and what the core imports."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted(p for package in ("router", "forensics", "ui") for p in (ROOT / package).rglob("*.py"))
+
+
+def imports(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    return {m.group(1).split(".")[0] for m in re.finditer(r"^\s*(?:from|import)\s+([\w.]+)", text, re.MULTILINE)}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_builder_module_imports_hydra(path):
+    if path == ROOT / "router" / "config.py":
+        return
+    assert not imports(path) & {"hydra", "omegaconf"}
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.is_relative_to(ROOT / "router")],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_core_imports_neither_ui_nor_forensics(path):
+    assert not imports(path) & {"ui", "forensics", "gradio"}
