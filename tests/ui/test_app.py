@@ -179,6 +179,14 @@ def test_browser_chat_shows_answer_and_card(app_url):
             page.screenshot(path=str(shot), full_page=True)
             text = page.inner_text("#chatbot")
 
+            # "Should have gone to": the keyword rule that decided is overruled where L2 agrees.
+            page.click("#correct-route input")
+            page.get_by_role("option", name="math", exact=True).click()
+            page.click("#correct-button")
+            page.wait_for_function(
+                "document.querySelector('#chat-feedback').innerText.includes('re-checks')", timeout=30_000)
+            corrected = page.inner_text("#chat-feedback")
+
             # Try the other expert: the Compare tab opens with both answers; pick one.
             page.click("#try-other")
             page.wait_for_function(
@@ -193,10 +201,12 @@ def test_browser_chat_shows_answer_and_card(app_url):
             page.get_by_role("tab", name="Data").click()
             page.click("#data-refresh")
             page.wait_for_function(
-                "document.querySelector('#data-message').innerText.includes('1 preferences')", timeout=30_000)
+                "document.querySelector('#data-message').innerText.includes('1 preferences, 1 active')",
+                timeout=30_000)
             page.wait_for_selector("#data-chart .js-plotly-plot", timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "data.png"), full_page=True)
             data = page.inner_text("#data-preferences")
+            corrections = page.inner_text("#data-corrections")
 
             page.get_by_role("tab", name="Benchmarks").click()
             page.fill("#bench-grid textarea", "router=keyword,semantic,hybrid router.semantic.threshold=0.2,0.3")
@@ -212,4 +222,6 @@ def test_browser_chat_shows_answer_and_card(app_url):
     assert shot.stat().st_size > 10_000
     assert "zoomer" in compared and "tinyllama" in compared
     assert "professor" in data and "zoomer" in data
+    assert "Correction #1 saved" in corrected and "python" in corrected
+    assert "math" in corrections and "python ?3?" in corrections
     assert "6 configurations" in summary and "Best:" in summary
