@@ -82,14 +82,14 @@ class Flywheel:
         """"This should have gone to `right_route`": stored, and added to the L2 index at once."""
         if right_route not in self.router.routes:
             raise ConfigError(f"Unknown route '{right_route}'. Available: {', '.join(self.router.routes)}")
+        recorded = decision.to_dict() if decision else None
         correction_id = self.store.add_correction(Correction(
             id=None, query=query, wrong_route=decision.route if decision else None, right_route=right_route,
-            decision=decision.to_dict() if decision else None, created_at=None, undone_at=None,
-            app_version=self.app_version,
+            decision=recorded, created_at=None, undone_at=None, app_version=self.app_version,
         ))
         if self.router.semantic is not None:
             self.router.semantic.add_utterances([(query, right_route)])
-        if (pattern := overruled_rule(decision.to_dict() if decision else None, right_route)) is not None:
+        if (pattern := overruled_rule(recorded, right_route)) is not None:
             self.router.contest(pattern, right_route)
         return correction_id
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
     (sweeps share one across configurations).
     """
     routes = build_routes(cfg.routes, cfg.experts)
-    try:
+    with _explained():
         keyword = semantic = None
         if cfg.router.get("keyword"):
             keyword = instantiate(cfg.router.keyword, _partial_=True)(routes=routes)
@@ -91,11 +92,18 @@ def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
                 rows = load_labelled(cfg.exemplars, routes=[r.name for r in routes])
                 exemplars = [(row.query, row.route) for row in rows]
             if encoder is None:
-                encoder = instantiate(cfg.encoder)
+                encoder = build_encoder(cfg.encoder)
             semantic = instantiate(cfg.router.semantic, _partial_=True)(
                 routes=routes, encoder=encoder, exemplars=exemplars
             )
         return HybridRouter(routes, default_route=cfg.router.default_route, keyword=keyword, semantic=semantic)
+
+
+@contextmanager
+def _explained() -> Iterator[None]:
+    """Turn Hydra's instantiation errors into the RouterError a constructor raised, or a ConfigError."""
+    try:
+        yield
     except RouterError:
         raise
     except (HydraException, OmegaConfBaseException, TypeError) as e:
@@ -106,12 +114,8 @@ def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
 
 def build_encoder(encoder_cfg: Any) -> Any:
     """The encoder a config's `encoder:` node describes."""
-    try:
+    with _explained():
         return instantiate(encoder_cfg)
-    except (HydraException, OmegaConfBaseException, TypeError) as e:
-        if isinstance(e.__cause__, RouterError):
-            raise e.__cause__ from e
-        raise ConfigError(_one_paragraph(e, ())) from e
 
 
 def config_key(node: Any) -> str:

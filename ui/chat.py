@@ -8,7 +8,7 @@ from functools import partial
 
 import gradio as gr
 
-from forensics.feedback import Flywheel
+from forensics.feedback import Flywheel, overruled_rule
 from forensics.preference_store import StoreError
 from router.errors import InvalidQueryError
 from router.schema import Message, RouteDecision
@@ -114,7 +114,7 @@ def correct_route(flywheel: Flywheel | None, session: ChatSession, route: str | 
     except StoreError as e:
         return f"⚠️ Not saved: {e}"
     decision = session.last.decision
-    if decision.tier == "L1" and decision.rule is not None and route != decision.route:
+    if overruled_rule(decision.to_dict(), route) is not None:
         rule = decision.rule
         return (f"Correction #{correction} saved. This query was decided by the keyword rule `{rule.pattern}` of "
                 f"route {rule.route}: from now on, when that rule fires, the semantic tier re-checks the query and "
