@@ -13,7 +13,11 @@ ENV HOME=/home/user \
     OLLAMA_HOST=127.0.0.1:11434 \
     OLLAMA_MODELS=/home/user/.ollama/models \
     LLM_ROUTER_CACHE=/home/user/.cache/llm-router \
-    EXPERT_MODELS="llama3.2:3b tinyllama"
+    EXPERT_MODELS="llama3.2:3b tinyllama" \
+    WORKBENCH_PUBLIC_DEMO=true \
+    FORWARDED_ALLOW_IPS="*"
+# A public demo: anonymous visitors chat, compare and vote; set the Space secrets WORKBENCH_USERS
+# (and WORKBENCH_API_KEYS) for the team, who sign in at /team/. See README "Running it in public".
 WORKDIR /home/user/app
 
 COPY --chown=user pyproject.toml README.md ./

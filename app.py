@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import gradio as gr
 from fastapi import FastAPI
@@ -19,6 +20,8 @@ from router.config import build_service, load_config
 from router.errors import RouterError
 from ui import TITLE, build_demo
 from ui.api import build_api
+from ui.auth import Accounts
+from ui.limits import BodyLimit, Limits, NoUploads, RateLimiter, SecurityHeaders
 
 log = logging.getLogger("app")
 
@@ -26,7 +29,7 @@ log = logging.getLogger("app")
 def open_flywheel(cfg, service) -> tuple[Flywheel | None, str]:
     """The preference store and flywheel, or None and the reason: the chat works without them."""
     try:
-        store = PreferenceStore(cfg.store.path)
+        store = PreferenceStore(cfg.store.path, max_text_chars=cfg.limits.max_stored_chars)
         flywheel = Flywheel(store, service.router)  # the store stamps records with the app version
         restored = flywheel.restore()
     except StoreError as e:
@@ -36,14 +39,34 @@ def open_flywheel(cfg, service) -> tuple[Flywheel | None, str]:
     return flywheel, ""
 
 
-def build_app(overrides: Sequence[str] = ()) -> tuple[FastAPI, object]:
-    """The FastAPI app (REST endpoints, Gradio mounted at /) and the composed config."""
+def build_app(overrides: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> tuple[FastAPI, object]:
+    """The FastAPI app (REST endpoints, Gradio mounted at /) and the composed config.
+
+    Users and API keys come from `environ` (WORKBENCH_USERS, WORKBENCH_API_KEYS). With users and
+    `app.public_demo`, the open demo is at / and users sign in at /team/.
+    """
     cfg = load_config(overrides)
+    accounts = Accounts.from_env(os.environ if environ is None else environ, cfg.app.host, cfg.app.public_demo)
+    limits = Limits.from_mapping(OmegaConf.to_container(cfg.limits))
     service = build_service(cfg)
     flywheel, problem = open_flywheel(cfg, service)
-    demo = build_demo(service, flywheel, cfg.app.concurrency, problem, OmegaConf.to_container(cfg.benchmarks))
-    app = gr.mount_gradio_app(build_api(service), demo, path="/", server_name=cfg.app.host,
-                              server_port=cfg.app.port, footer_links=["api"])
+    chat_limiter = RateLimiter(limits.chat_per_minute)  # one budget per user across every mounted Blocks
+
+    def demo() -> object:
+        return build_demo(service, flywheel, cfg.app.concurrency, problem, OmegaConf.to_container(cfg.benchmarks),
+                          accounts, limits, chat_limiter)
+
+    app = build_api(service, accounts, limits)
+    mount = dict(server_name=cfg.app.host, server_port=cfg.app.port, footer_links=["api"],
+                 max_file_size=limits.max_upload_bytes)
+    login = dict(auth=accounts.check_password, auth_message=f"{TITLE}: sign in with the account your admin gave you.")
+    if accounts.login_path == "/team/":  # before "/", which would otherwise match /team/ too
+        app = gr.mount_gradio_app(app, demo(), path="/team", **mount, **login)
+    app = gr.mount_gradio_app(app, demo(), path="/", **mount, **(login if accounts.login_path == "/" else {}))
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    if accounts.mode == "public":
+        app.add_middleware(NoUploads, root="/")
+    app.add_middleware(SecurityHeaders)
     return app, cfg
 
 
@@ -57,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{TITLE}: http://{cfg.app.host}:{cfg.app.port}  (REST: POST /v1/route, GET /healthz)", flush=True)
-    uvicorn.run(app, host=cfg.app.host, port=cfg.app.port, log_level="warning")
+    uvicorn.run(app, host=cfg.app.host, port=cfg.app.port, log_level="warning",
+                forwarded_allow_ips=cfg.app.forwarded_allow_ips)
     return 0
 
 

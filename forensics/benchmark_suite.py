@@ -140,9 +140,11 @@ def measure_feedback(
     """Feed a random `fraction` of the rows as routing corrections, then score the rest before and after.
 
     Corrections go through Flywheel.correct, the code path behind the UI's "should have gone to"
-    button, into a throw-away store.
+    button, into a throw-away store. Rows the router already sends to their labelled route (at the
+    moment they are fed) are skipped, as a user would not correct them: `n_fed` counts the corrections
+    stored and `n_already_right` the rows skipped.
     """
-    from forensics.feedback import Flywheel
+    from forensics.feedback import Flywheel, SameRouteError
     from forensics.preference_store import PreferenceStore
 
     if not 0 < fraction < 1:
@@ -154,11 +156,16 @@ def measure_feedback(
     before = evaluate(router, held)
     with tempfile.TemporaryDirectory() as tmp, PreferenceStore(Path(tmp) / "feedback.sqlite3") as store:
         flywheel = Flywheel(store, router, app_version="benchmark")
+        already_right = 0
         for row in _progress(fed, "feeding corrections"):
-            flywheel.correct(row.query, router.route(row.query), row.route)
+            try:
+                flywheel.correct(row.query, router.route(row.query), row.route)
+            except SameRouteError:
+                already_right += 1
         after = evaluate(router, held)
     return {
-        "n_fed": len(fed), "n_eval": len(held), "before": before["accuracy"], "after": after["accuracy"],
+        "n_fed": len(fed) - already_right, "n_already_right": already_right, "n_eval": len(held),
+        "before": before["accuracy"], "after": after["accuracy"],
         "lift": round(after["accuracy"] - before["accuracy"], 4),
         "expert_before": before["expert_accuracy"], "expert_after": after["expert_accuracy"],
         "rules_corrected": len(router.contested_rules),
@@ -241,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_accuracy(report)
         elif args.command == "feedback":
             report = measure_feedback(router, rows, args.fraction, args.seed)
-            print(f"fed {report['n_fed']} corrections; accuracy on the other {report['n_eval']}: "
+            print(f"fed {report['n_fed']} corrections ({report['n_already_right']} rows already routed right, "
+                  f"skipped); accuracy on the other {report['n_eval']}: "
                   f"{report['before']:.3f} -> {report['after']:.3f} (lift {report['lift']:+.3f})")
         else:
             baseline = None if args.no_baseline else sentence_transformers_baseline()

@@ -144,8 +144,12 @@ def how_to_load(path: Path) -> list[str]:
 
 def run_calibrate(data: str | Path, overrides: Sequence[str] = (), out: str | Path = CONFIG_DIR / "router" / "calibrated.yaml",
                   plots_dir: str | Path | None = None, grid: Sequence[float] = DEFAULT_GRID,
-                  encoder: Any = None) -> dict[str, Any]:
-    """Fit the thresholds, write the config and the curve, and check the result by routing the file again."""
+                  encoder: Any = None, plotlyjs: bool | str = True) -> dict[str, Any]:
+    """Fit the thresholds, write the config and the curve, and check the result by routing the file again.
+
+    `plotlyjs`: as plots.write_html takes it; True embeds plotly.js (4.8 MB) in the curve's page,
+    a src such as "../plotly.min.js" points it at one shared copy.
+    """
     from forensics import plots
     from forensics.benchmark_suite import evaluate
     from forensics.sweep import MemoEncoder
@@ -170,7 +174,8 @@ def run_calibrate(data: str | Path, overrides: Sequence[str] = (), out: str | Pa
         extra = [o for o in overrides if not _set_by_calibration(o)]
         check = evaluate(build_router(load_config([*load, *extra]), encoder=encoder), rows)
     curve_path = (Path(plots_dir) / "threshold_curve.html") if plots_dir else out.with_name(f"{out.stem}_threshold_curve.html")
-    plots.write_html(plots.threshold_curve_chart(fit["curve"], fit["threshold"], fit["default_threshold"]), curve_path)
+    plots.write_html(plots.threshold_curve_chart(fit["curve"], fit["threshold"], fit["default_threshold"]), curve_path,
+                     plotlyjs)
     return {**fit, "n": len(rows), "config": str(out), "load_with": load, "curve_html": str(curve_path),
             "accuracy_measured": check.get("accuracy"), "expert_accuracy_measured": check.get("expert_accuracy")}
 

@@ -1,7 +1,7 @@
 """The DPO flywheel's output: the stored preferences as {prompt, chosen, rejected} JSONL for TRL.
 
     python -m forensics.dpo_pipeline export --out FILE.jsonl [--since YYYY-MM-DD] [--kind answers|routing]
-                                            [--db data/preferences.sqlite3]
+                                            [--user NAME] [--db data/preferences.sqlite3]
 
 Each line is one object with exactly the keys prompt, chosen and rejected: the "preference" type with
 an explicit prompt that TRL's DPOTrainer reads (https://huggingface.co/docs/trl/dataset_formats).
@@ -41,11 +41,12 @@ Row = dict[str, Any]
 def answer_rows(preferences: Iterable[Preference]) -> list[Row]:
     """DPO rows from the decisive votes (ties and both-bad say nothing about which answer is better).
 
-    With no chat history anywhere the rows are in TRL's standard form (strings). When any vote has
+    Votes whose prompt the store clipped (`original_chars` set) are left out: the answers were to the
+    whole prompt, not to the clipped one stored. With no chat history anywhere the rows are in TRL's standard form (strings). When any vote has
     history, every row is conversational (message lists), because one JSON file must have one
     schema: a prompt without history becomes a one-message list.
     """
-    decisive = [p for p in preferences if p.chosen is not None]
+    decisive = [p for p in preferences if p.chosen is not None and p.original_chars is None]
     conversational = any(p.history for p in decisive)
     rows = []
     for p in decisive:
@@ -66,14 +67,15 @@ def routing_rows(preferences: Iterable[Preference], corrections: Iterable[Correc
 
     A decisive vote between two experts prefers the winner's expert; an active correction prefers
     its right route over the wrong one. Votes within one expert and corrections without a wrong
-    route carry no such preference and are left out.
+    route carry no such preference and are left out, and so are visitors' session corrections: no
+    admin has reviewed them (promoting one makes it global).
     """
     rows = []
     for p in preferences:
         if p.chosen is not None and p.expert_a != p.expert_b:
             rows.append({"prompt": p.prompt, "chosen": p.chosen[1], "rejected": p.rejected[1]})  # type: ignore[index]
     for c in corrections:
-        if c.undone_at is None and c.wrong_route is not None and c.wrong_route != c.right_route:
+        if c.undone_at is None and c.scope == "global" and c.wrong_route not in (None, c.right_route):
             rows.append({"prompt": c.query, "chosen": c.right_route, "rejected": c.wrong_route})
     return _unique(rows)
 
@@ -114,31 +116,36 @@ def export_dpo_dataset(
     out: str | Path,
     kind: Literal["answers", "routing"] = "answers",
     since: str | date | None = None,
+    *,
+    user: str | None = None,
 ) -> int:
     """Write the preference data as {prompt, chosen, rejected} JSONL, oldest first; returns the rows written.
 
-    `kind="answers"` pairs the answers users voted on (for DPO on the experts); `kind="routing"`
-    pairs expert and route names (for training the router). `since` keeps records created on or
-    after that date (UTC).
+    `kind="answers"` pairs the answers users voted on (for DPO on the experts), leaving out votes
+    whose prompt was clipped when stored, since their answers no longer match the stored prompt.
+    `kind="routing"` pairs expert and route names (for training the router), from votes and global
+    corrections only: visitors' session corrections are unreviewed until an admin promotes them.
+    `since` keeps records created on or after that date (UTC); `user` keeps only that user's records.
     """
     if kind not in ("answers", "routing"):
         raise ValueError(f"Unknown kind '{kind}'. Available: answers, routing")
     since = None if since is None else utc_iso(since)
     if isinstance(store, PreferenceStore):
-        return _export(store, out, kind, since)
+        return _export(store, out, kind, since, user)
     path = Path(store).expanduser()
     if not path.is_file():
         raise StoreError(f"No preference store at {path}. Pass --db with the store.path the workbench writes to.")
     with PreferenceStore(path) as opened:
-        return _export(opened, out, kind, since)
+        return _export(opened, out, kind, since, user)
 
 
-def _export(store: PreferenceStore, out: str | Path, kind: str, since: str | None) -> int:
-    preferences = store.preferences(since=since)[::-1]
+def _export(store: PreferenceStore, out: str | Path, kind: str, since: str | None, user: str | None) -> int:
+    preferences = store.preferences(since=since, user=user)[::-1]
     if kind == "answers":
         rows = answer_rows(preferences)
     else:
-        corrections = [c for c in store.corrections()[::-1] if since is None or c.created_at >= since]
+        corrections = [c for c in store.corrections(user=user, scope="global")[::-1]
+                       if since is None or c.created_at >= since]
         rows = routing_rows(preferences, corrections)
     write_jsonl(rows, out)
     return len(rows)
@@ -153,10 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--kind", choices=("answers", "routing"), default="answers",
                         help="answers: the voted answers; routing: expert/route names for the router")
     export.add_argument("--since", help="only records created on or after this date, YYYY-MM-DD (UTC)")
+    export.add_argument("--user", help="only the records this user made (e.g. alice)")
     export.add_argument("--db", default=DEFAULT_DB, help=f"the preference store (default {DEFAULT_DB})")
     args = parser.parse_args(argv)
     try:
-        n = export_dpo_dataset(args.db, args.out, kind=args.kind, since=args.since)
+        n = export_dpo_dataset(args.db, args.out, kind=args.kind, since=args.since, user=args.user)
     except (StoreError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

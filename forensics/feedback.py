@@ -1,22 +1,39 @@
 """The flywheel's write side: chat turns, preferences and routing corrections, stored and applied.
 
 The UI and the `feedback` benchmark both go through `Flywheel`, so what is measured is what users get.
+Every record names the user who made it. A visitor's correction is stored with scope 'session': the UI
+applies it to that visitor's session only, and the router sees it once an admin promotes it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-from forensics.preference_records import VERDICTS, Correction, Preference, RoutingEvent
+from forensics.preference_records import SCOPES, VERDICTS, Correction, Preference, RoutingEvent
 from forensics.preference_store import PreferenceStore
 from router.errors import ConfigError
 from router.hybrid import HybridRouter
 from router.schema import Message, RouteDecision
 from router.service import Finished
 
+__all__ = ["Flywheel", "SameRouteError", "Saved", "outcome_of", "overruled_rule"]
+
 log = logging.getLogger(__name__)
+
+
+class SameRouteError(ConfigError):
+    """A correction named the route the query already went to, so it would teach the router nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A stored vote: its id, and whether it replaced this user's earlier vote on the same pair."""
+
+    id: int
+    replaced: bool
+
 
 def outcome_of(done: Finished) -> str:
     """answered | incomplete | failed | refused, for a finished turn.
@@ -40,19 +57,10 @@ class Flywheel:
         self.store, self.router, self.app_version = store, router, app_version
 
     def restore(self) -> int:
-        """Put the stored, not undone, corrections back into the L2 index (at start-up)."""
-        corrections = self.store.corrections()
-        semantic = self.router.semantic
-        known = set(self.router.routes)
-        kept = [c for c in corrections if c.right_route in known]
-        if semantic is not None and kept:
-            semantic.add_utterances([(c.query, c.right_route) for c in kept])
-        for c in kept:
-            if (pattern := overruled_rule(c.decision, c.right_route)) is not None:
-                self.router.contest(pattern, c.right_route)
-        return len(kept)
+        """Put the stored, active, global corrections back into the router (at start-up); returns how many."""
+        return self._apply(self.store.corrections(scope="global"))
 
-    def record_turn(self, query: str, decision: RouteDecision, done: Finished) -> int:
+    def record_turn(self, query: str, decision: RouteDecision, done: Finished, *, user: str = "") -> int:
         """One routed chat turn: decision, tier, scores, timings, expert, model and outcome."""
         stats = done.stats
         return self.store.add_routing_event(RoutingEvent(
@@ -60,49 +68,94 @@ class Flywheel:
             model=done.model, tier=decision.tier, score=decision.score, margin=decision.margin,
             router_us=decision.timings.total_us, ttft_ms=stats.ttft_ms if stats else None,
             total_ms=done.total_ms, outcome=outcome_of(done), error=done.error, created_at=None,
-            app_version=self.app_version,
+            app_version=self.app_version, user=user,
         ))
 
     def record_preference(
         self, prompt: str, history: Sequence[Message], a: Finished, b: Finished, verdict: str,
-        decision: RouteDecision | None = None,
-    ) -> int:
-        """Which of two answers to the same prompt was better (a, b, tie or both_bad)."""
+        decision: RouteDecision | None = None, *, user: str = "", pair_id: str | None = None,
+    ) -> Saved:
+        """Which of two answers to the same prompt was better (a, b, tie or both_bad).
+
+        With a `pair_id`, a user's second vote on the same pair replaces the first.
+        """
         if verdict not in VERDICTS:
             raise ConfigError(f"Unknown verdict '{verdict}'. Available: {', '.join(VERDICTS)}")
-        return self.store.add_preference(Preference(
+        # Read before the write: two simultaneous votes of one user on one pair may both report
+        # replaced=False, but the store still keeps exactly one of them.
+        earlier = None if pair_id is None else self.store.preference_for_pair(pair_id, user)
+        record_id = self.store.add_preference(Preference(
             id=None, prompt=prompt, history=tuple({"role": m.role, "content": m.content} for m in history),
             answer_a=a.answer, answer_b=b.answer, expert_a=a.expert or "", model_a=a.model or "",
             expert_b=b.expert or "", model_b=b.model or "", verdict=verdict,
             route=decision.route if decision else None, decision=decision.to_dict() if decision else None,
             timings={"a": _timing(a), "b": _timing(b)}, created_at=None, app_version=self.app_version,
+            user=user, pair_id=pair_id,
         ))
+        return Saved(record_id, replaced=earlier is not None)
 
-    def correct(self, query: str, decision: RouteDecision | None, right_route: str) -> int:
-        """"This should have gone to `right_route`": stored, and added to the L2 index at once."""
+    def correct(self, query: str, decision: RouteDecision | None, right_route: str, *, user: str = "",
+                scope: str = "global") -> int:
+        """"This should have gone to `right_route`": stored, and for a global correction applied at once.
+
+        A 'session' correction (a visitor's) is stored but left out of the router: the UI applies it
+        to the visitor's session, and `promote` makes it global.
+        """
         if right_route not in self.router.routes:
             raise ConfigError(f"Unknown route '{right_route}'. Available: {', '.join(self.router.routes)}")
-        recorded = decision.to_dict() if decision else None
+        if scope not in SCOPES:
+            raise ConfigError(f"Unknown scope '{scope}'. Available: {', '.join(SCOPES)}")
+        if decision is not None and decision.route == right_route:
+            raise SameRouteError(f"The query already went to '{right_route}'; a correction must name another route.")
         correction_id = self.store.add_correction(Correction(
             id=None, query=query, wrong_route=decision.route if decision else None, right_route=right_route,
-            decision=recorded, created_at=None, undone_at=None, app_version=self.app_version,
+            decision=decision.to_dict() if decision else None, created_at=None, undone_at=None,
+            app_version=self.app_version, user=user, scope=scope,  # type: ignore[arg-type]
         ))
-        if self.router.semantic is not None:
-            self.router.semantic.add_utterances([(query, right_route)])
-        if (pattern := overruled_rule(recorded, right_route)) is not None:
-            self.router.contest(pattern, right_route)
+        if scope == "global":
+            # The stored text (cleaned, clipped) is what restore and undo see, so the router gets that too.
+            self._apply([self.store.correction(correction_id)])  # type: ignore[list-item]
         return correction_id
 
-    def undo(self, correction_id: int) -> bool:
-        """Take a correction back: marked undone in the store and removed from the L2 index."""
-        match = [c for c in self.store.corrections() if c.id == correction_id]
-        if not match or not self.store.undo_correction(correction_id):
+    def promote(self, correction_id: int) -> bool:
+        """Make a visitor's session correction global (an admin's call) and apply it to the router at once."""
+        if not self.store.promote_correction(correction_id):
             return False
-        if self.router.semantic is not None:
-            self.router.semantic.remove_utterance(match[0].query, match[0].right_route)
-        if (pattern := overruled_rule(match[0].decision, match[0].right_route)) is not None:
-            self.router.uncontest(pattern, match[0].right_route)
+        self._apply([self.store.correction(correction_id)])  # type: ignore[list-item]
         return True
+
+    def undo(self, correction_id: int, *, user: str | None = None) -> bool:
+        """Take a correction back: marked undone in the store and, if it was global, taken out of the router.
+
+        With `user`, only a correction that user made; False when there is no such active correction.
+        """
+        if not self.store.undo_correction(correction_id, user=user):
+            return False
+        # Read after the undo: an undone correction can no longer be promoted, so its scope is final.
+        undone = self.store.correction(correction_id)
+        if undone is not None and undone.scope == "global":  # a session correction never reached the router
+            self._unapply(undone)
+        return True
+
+    def _apply(self, corrections: Sequence[Correction]) -> int:
+        """Add corrections to the L2 index (one encoder call) and contest the L1 rules they overrule.
+
+        Corrections to routes this router does not have (the config changed since) are skipped.
+        """
+        kept = [c for c in corrections if c.right_route in self.router.routes]
+        if self.router.semantic is not None and kept:
+            self.router.semantic.add_utterances([(c.query, c.right_route) for c in kept])
+        for c in kept:
+            if (pattern := overruled_rule(c.decision, c.right_route)) is not None:
+                self.router.contest(pattern, c.right_route)
+        return len(kept)
+
+    def _unapply(self, correction: Correction) -> None:
+        """Take one applied correction back out of the L2 index and the contested L1 rules."""
+        if self.router.semantic is not None:
+            self.router.semantic.remove_utterance(correction.query, correction.right_route)
+        if (pattern := overruled_rule(correction.decision, correction.right_route)) is not None:
+            self.router.uncontest(pattern, correction.right_route)
 
 
 def overruled_rule(decision: dict | None, right_route: str) -> str | None:

@@ -1,6 +1,8 @@
 """The records the preference store keeps: answer votes, route corrections and routed turns.
 
 Values are checked when a record is built, so a bad verdict fails where it is made, not in SQL.
+Every record names the `user` who made it ('alice', 'key:3f9a1c', 'anonymous:ab12cd'; '' for records
+from before accounts) and, in `original_chars`, how long its prompt or query was when the store clipped it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from router.schema import Tier
 
 Verdict = Literal["a", "b", "tie", "both_bad"]
 Outcome = Literal["answered", "incomplete", "failed", "refused"]
+# global: applied to the router; session: a visitor's, applied only in their browser session until promoted
+Scope = Literal["global", "session"]
 
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
+SCOPES: tuple[str, ...] = get_args(Scope)
 TIERS: tuple[str, ...] = get_args(Tier)
 ROLES = ("system", "user", "assistant")
 
@@ -45,15 +50,51 @@ def utc_iso(value: str | date | None = None) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def clean_text(text: str) -> str:
+    """The text with lone surrogates replaced by U+FFFD (and split surrogate pairs joined).
+
+    >>> clean_text("ok \\ud800")
+    'ok \\ufffd'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def clip_text(text: str, limit: int) -> tuple[str, int | None]:
+    """The first `limit` characters of text, and its full length if that was longer (else None).
+
+    >>> clip_text("abcdef", 4)
+    ('abcd', 6)
+    """
+    return (text, None) if len(text) <= limit else (text[:limit], len(text))
+
+
+def clean_value(value: Any) -> Any:
+    """A str, or the strings inside mappings and sequences (which become lists), through clean_text."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {clean_value(k): clean_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_value(v) for v in value]
+    return value
+
+
 def _check(record: object, allowed: Mapping[str, Sequence[str]], texts: Sequence[str]) -> None:
     kind = type(record).__name__
     for name, choices in allowed.items():
         value = getattr(record, name)
         if value not in choices:
             raise ValueError(f"Unknown {kind}.{name} {value!r}. Allowed: {', '.join(choices)}")
-    for name in texts:
+    for name in ("user", *texts):
         if not isinstance(getattr(record, name), str):
             raise TypeError(f"{kind}.{name} must be a str, got {type(getattr(record, name)).__name__}.")
+    original = getattr(record, "original_chars", None)
+    if original is not None and (not isinstance(original, int) or isinstance(original, bool) or original < 0):
+        raise ValueError(f"{kind}.original_chars must be None or a length (an int >= 0), got {original!r}.")
     for name in ("created_at", "undone_at"):
         if getattr(record, name, None) is not None:
             object.__setattr__(record, name, utc_iso(getattr(record, name)))
@@ -64,7 +105,8 @@ class Preference:
     """A user's verdict on two answers to one prompt (the arena's vote).
 
     `history` is the chat the prompt was asked in, as {"role", "content"} messages (other keys are
-    dropped). `created_at` and an empty `app_version` are filled in by the store.
+    dropped). `created_at` and an empty `app_version` are filled in by the store. With a `pair_id`
+    (the compared pair on screen) a user has one vote per pair: storing another replaces it.
     """
 
     id: int | None = None
@@ -82,8 +124,13 @@ class Preference:
     timings: dict[str, Any] | None = None
     created_at: str | None = None
     app_version: str = ""
+    user: str = ""
+    pair_id: str | None = None
+    original_chars: int | None = None  # len(prompt) before the store clipped it; None if it was not
 
     def __post_init__(self) -> None:
+        if self.pair_id is not None and not isinstance(self.pair_id, str):
+            raise TypeError(f"Preference.pair_id must be a str or None, got {type(self.pair_id).__name__}.")
         texts = ("prompt", "answer_a", "answer_b", "expert_a", "model_a", "expert_b", "model_b", "app_version")
         _check(self, {"verdict": VERDICTS}, texts)
         history = []
@@ -108,7 +155,11 @@ class Preference:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Correction:
-    """A user's statement that `query` belongs on `right_route` (it went to `wrong_route`)."""
+    """A user's statement that `query` belongs on `right_route` (it went to `wrong_route`).
+
+    A 'global' correction is applied to the router; a 'session' one (a visitor's) only to the visitor's
+    session, and stays pending until an admin promotes it to 'global'.
+    """
 
     id: int | None = None
     query: str
@@ -118,9 +169,12 @@ class Correction:
     created_at: str | None = None
     undone_at: str | None = None
     app_version: str = ""
+    user: str = ""
+    scope: Scope = "global"
+    original_chars: int | None = None  # len(query) before the store clipped it; None if it was not
 
     def __post_init__(self) -> None:
-        _check(self, {}, ("query", "right_route", "app_version"))
+        _check(self, {"scope": SCOPES}, ("query", "right_route", "app_version"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +196,8 @@ class RoutingEvent:
     error: str | None = None
     created_at: str | None = None
     app_version: str = ""
+    user: str = ""
+    original_chars: int | None = None  # len(query) before the store clipped it; None if it was not
 
     def __post_init__(self) -> None:
         _check(self, {"outcome": OUTCOMES, "tier": TIERS}, ("query", "route", "expert", "app_version"))

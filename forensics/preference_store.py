@@ -5,8 +5,10 @@ One SQLite file in WAL mode; every record is written in its own transaction, so 
 versioned with `PRAGMA user_version`; `MIGRATIONS[i]` takes a file from version i to i + 1.
 
 Text is stored exactly, control characters included, except that lone UTF-16 surrogates (which
-UTF-8, and so SQLite and JSON files, cannot hold) become U+FFFD when a record is written.
-The record types live in forensics.preference_records and are re-exported here.
+UTF-8, and so SQLite and JSON files, cannot hold) become U+FFFD when a record is written, and that
+free text longer than `max_text_chars` is clipped to its start (the prompt's or query's full length is
+kept in `original_chars`), so a public visitor cannot fill the disk with one request.
+The record types and text helpers live in forensics.preference_records and are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
@@ -24,37 +26,27 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from forensics.preference_records import VERDICTS, Correction, Preference, RoutingEvent, utc_iso
+from forensics.preference_records import (
+    SCOPES,
+    VERDICTS,
+    Correction,
+    Preference,
+    RoutingEvent,
+    clean_text,
+    clean_value,
+    clip_text,
+    utc_iso,
+)
 from router.errors import RouterError
 
-__all__ = ["MIGRATIONS", "Correction", "Preference", "PreferenceStore", "RoutingEvent", "StoreError", "clean_text"]
+__all__ = [
+    "MIGRATIONS", "Correction", "Preference", "PreferenceStore", "RoutingEvent", "StoreError", "clean_text",
+    "clip_text",
+]
 
 
 class StoreError(RouterError):
     """The preference store cannot be opened, read or written; the message says what to do."""
-
-
-def clean_text(text: str) -> str:
-    """The text with lone surrogates replaced by U+FFFD (and split surrogate pairs joined).
-
-    >>> clean_text("ok \\ud800")
-    'ok \\ufffd'
-    """
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, Mapping):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 Record = Preference | Correction | RoutingEvent
@@ -63,6 +55,12 @@ TABLES: dict[str, tuple[type, frozenset[str]]] = {
     "preferences": (Preference, frozenset({"history", "decision", "timings"})),
     "corrections": (Correction, frozenset({"decision"})),
     "routing_events": (RoutingEvent, frozenset()),
+}
+# table -> free-text columns clipped to max_text_chars; the first one's full length goes in original_chars
+CLIPPED: dict[str, tuple[str, ...]] = {
+    "preferences": ("prompt", "answer_a", "answer_b"),
+    "corrections": ("query",),
+    "routing_events": ("query", "error"),
 }
 
 
@@ -86,8 +84,20 @@ def _v1_tables(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
 
 
+def _v2_accounts(conn: sqlite3.Connection) -> None:
+    """Who made each record, visitors' corrections kept apart, one vote per pair per user, clipped lengths."""
+    for table in ("preferences", "corrections", "routing_events"):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN user TEXT NOT NULL DEFAULT ''")  # '': before accounts
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN original_chars INTEGER")
+        conn.execute(f"CREATE INDEX {table}_user ON {table} (user)")
+    conn.execute("ALTER TABLE corrections ADD COLUMN scope TEXT NOT NULL DEFAULT 'global' "
+                 "CHECK (scope IN ('global', 'session'))")
+    conn.execute("ALTER TABLE preferences ADD COLUMN pair_id TEXT")
+    conn.execute("CREATE UNIQUE INDEX preferences_pair_user ON preferences (pair_id, user) WHERE pair_id IS NOT NULL")
+
+
 # MIGRATIONS[i] takes a file from schema version i to i + 1; append, never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables, _v2_accounts]
 
 
 def _installed_version() -> str:
@@ -123,12 +133,21 @@ def _explain(e: BaseException) -> tuple[str, str]:
     return text, "Check the file, or set store.path to another one."
 
 
+def _owned_by(user: str | None) -> tuple[str, tuple[str, ...]]:
+    """(SQL, parameters) that restrict a statement to one user's rows; nothing when user is None."""
+    return ("", ()) if user is None else (" AND user = ?", (user,))
+
+
 class PreferenceStore:
     """Preferences, corrections and routing events in one SQLite file, safe to share between threads."""
 
-    def __init__(self, path: str | Path, app_version: str | None = None, busy_timeout_s: float = 5.0) -> None:
+    def __init__(self, path: str | Path, app_version: str | None = None, busy_timeout_s: float = 5.0, *,
+                 max_text_chars: int = 20_000) -> None:
+        if isinstance(max_text_chars, bool) or not isinstance(max_text_chars, int) or max_text_chars < 1:
+            raise ValueError(f"max_text_chars must be a whole number of characters >= 1, got {max_text_chars!r}.")
         self.path = Path(path).expanduser()
         self.app_version = app_version or _installed_version()
+        self.max_text_chars = max_text_chars
         # One connection behind a lock: SQLite takes one writer at a time anyway, and in-process
         # writers then queue on the lock instead of polling SQLite's busy handler.
         self._lock = threading.Lock()
@@ -205,23 +224,37 @@ class PreferenceStore:
             except sqlite3.Error as e:
                 raise self._error("read", e) from e
 
-    def _insert(self, table: str, record: Record) -> int:
+    def _row(self, table: str, record: Record) -> dict[str, Any]:
+        """The record as column values: defaults filled in, text cleaned and clipped, JSON columns dumped."""
         kind, json_columns = TABLES[table]
+        clipped = CLIPPED[table]
         row: dict[str, Any] = {}
+        original = record.original_chars  # a caller that clipped the text itself knows its full length
         for f in fields(kind):
-            value = getattr(record, f.name)
             if f.name == "id":
                 continue
+            value = clean_value(getattr(record, f.name))  # clean, then clip: clipping never splits a surrogate pair
             if f.name == "created_at" and value is None:
                 value = utc_iso()
             elif f.name == "app_version" and not value:
                 value = self.app_version
+            elif f.name in clipped and value is not None:
+                value, full = clip_text(value, self.max_text_chars)
+                if f.name == clipped[0] and full is not None:
+                    original = full
+            elif f.name == "history":
+                value = [{**m, "content": clip_text(m["content"], self.max_text_chars)[0]} for m in value]
             if f.name in json_columns and value is not None:
                 try:
-                    value = json.dumps(_clean(value), ensure_ascii=False)
+                    value = json.dumps(value, ensure_ascii=False)
                 except (TypeError, ValueError) as e:
                     raise ValueError(f"{kind.__name__}.{f.name} must be JSON-serializable: {e}") from e
-            row[f.name] = clean_text(value) if isinstance(value, str) else value
+            row[f.name] = value
+        row["original_chars"] = original
+        return row
+
+    def _insert(self, table: str, record: Record) -> int:
+        row = self._row(table, record)
         sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
         cursor = self._write(sql, list(row.values()))
         return int(cursor.lastrowid)  # type: ignore[arg-type]
@@ -242,17 +275,38 @@ class PreferenceStore:
         return records
 
     def add_preference(self, p: Preference) -> int:
-        """Store a vote; returns its id."""
-        return self._insert("preferences", p)
+        """Store a vote; returns its id.
+
+        One vote per pair per user: when `p.pair_id` is set and this user already voted on that pair,
+        the earlier row takes all of this vote's values (verdict, answers, models, decision, timings,
+        time) and keeps its id; the check and the write are one statement.
+        """
+        if p.pair_id is None:
+            return self._insert("preferences", p)
+        row = self._row("preferences", p)
+        updates = ", ".join(f"{column} = excluded.{column}" for column in row if column not in ("pair_id", "user"))
+        sql = (f"INSERT INTO preferences ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+               f"ON CONFLICT (pair_id, user) WHERE pair_id IS NOT NULL DO UPDATE SET {updates} RETURNING id")
+        with self._lock:
+            try:
+                with self._transaction() as conn:
+                    return int(conn.execute(sql, list(row.values())).fetchone()[0])
+            except sqlite3.Error as e:
+                raise self._error("write", e) from e
+
+    def preference_for_pair(self, pair_id: str, user: str) -> Preference | None:
+        """This user's vote on this pair, or None if they have not voted on it."""
+        found = self._select("preferences", ("pair_id = ?", "user = ?"), (pair_id, user))
+        return found[0] if found else None
 
     def preferences(self, route: str | None = None, expert: str | None = None, verdict: str | None = None,
-                    since: str | date | None = None) -> list[Preference]:
+                    since: str | date | None = None, user: str | None = None) -> list[Preference]:
         """Votes, newest first; `expert` matches either side, `since` keeps those created on or after it."""
         if verdict is not None and verdict not in VERDICTS:
             raise ValueError(f"Unknown verdict {verdict!r}. Allowed: {', '.join(VERDICTS)}")
         where, params = [], []
         for clause, value in (("route = ?", route), ("? IN (expert_a, expert_b)", expert),
-                              ("verdict = ?", verdict)):
+                              ("verdict = ?", verdict), ("user = ?", user)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
@@ -261,22 +315,25 @@ class PreferenceStore:
             params.append(utc_iso(since))
         return self._select("preferences", where, params)
 
-    def delete_preference(self, id: int) -> bool:
-        """Remove a vote; False when there was none with this id."""
-        return self._write("DELETE FROM preferences WHERE id = ?", (id,)).rowcount == 1
+    def delete_preference(self, id: int, user: str | None = None) -> bool:
+        """Remove a vote; False when there was none with this id (or, with `user`, none that user made)."""
+        owned, params = _owned_by(user)
+        return self._write("DELETE FROM preferences WHERE id = ?" + owned, (id, *params)).rowcount == 1
 
-    def win_rates(self) -> list[dict[str, Any]]:
+    def win_rates(self, user: str | None = None) -> list[dict[str, Any]]:
         """Per (route, expert): wins, losses, ties, both_bad, n and wins / decisive votes (None if none).
 
         A comparison of an expert with itself says nothing about the expert, so it is left out.
         """
+        owned, params = _owned_by(user)
         sides = ("SELECT route, {me} AS expert, CASE verdict WHEN '{won}' THEN 'win' WHEN '{lost}' THEN 'loss' "
-                 "ELSE verdict END AS result FROM preferences WHERE expert_a != expert_b")
+                 "ELSE verdict END AS result FROM preferences WHERE expert_a != expert_b" + owned)
         rows = self._read(
             "SELECT route, expert, SUM(result = 'win') AS wins, SUM(result = 'loss') AS losses, "
             "SUM(result = 'tie') AS ties, SUM(result = 'both_bad') AS both_bad, COUNT(*) AS n FROM ("
             + sides.format(me="expert_a", won="a", lost="b") + " UNION ALL "
-            + sides.format(me="expert_b", won="b", lost="a") + ") GROUP BY route, expert ORDER BY route, expert")
+            + sides.format(me="expert_b", won="b", lost="a") + ") GROUP BY route, expert ORDER BY route, expert",
+            [*params, *params])
         return [{**dict(r), "win_rate": r["wins"] / (r["wins"] + r["losses"]) if r["wins"] + r["losses"] else None}
                 for r in rows]
 
@@ -284,23 +341,49 @@ class PreferenceStore:
         """Store a route correction; returns its id."""
         return self._insert("corrections", c)
 
-    def undo_correction(self, id: int) -> bool:
-        """Mark a correction undone (it stays on record); False when there is no active one with this id."""
-        cursor = self._write("UPDATE corrections SET undone_at = ? WHERE id = ? AND undone_at IS NULL",
-                             (utc_iso(), id))
+    def undo_correction(self, id: int, user: str | None = None) -> bool:
+        """Mark a correction undone (it stays on record); False when there is no active one with this id.
+
+        With `user`, only a correction that user made is undone.
+        """
+        owned, params = _owned_by(user)
+        cursor = self._write("UPDATE corrections SET undone_at = ? WHERE id = ? AND undone_at IS NULL" + owned,
+                             (utc_iso(), id, *params))
         return cursor.rowcount == 1
 
-    def corrections(self, include_undone: bool = False) -> list[Correction]:
+    def promote_correction(self, id: int) -> bool:
+        """Make an active session correction global; False when there is no active session one with this id."""
+        cursor = self._write("UPDATE corrections SET scope = 'global' "
+                             "WHERE id = ? AND scope = 'session' AND undone_at IS NULL", (id,))
+        return cursor.rowcount == 1
+
+    def correction(self, id: int) -> Correction | None:
+        """The correction with this id, undone or not; None if there is none."""
+        found = self._select("corrections", ("id = ?",), (id,))
+        return found[0] if found else None
+
+    def corrections(self, include_undone: bool = False, user: str | None = None,
+                    scope: str | None = None) -> list[Correction]:
         """Corrections, newest first; only the active ones unless `include_undone`."""
-        return self._select("corrections", () if include_undone else ("undone_at IS NULL",))
+        if scope is not None and scope not in SCOPES:
+            raise ValueError(f"Unknown scope {scope!r}. Allowed: {', '.join(SCOPES)}")
+        where = [] if include_undone else ["undone_at IS NULL"]
+        params = []
+        for clause, value in (("user = ?", user), ("scope = ?", scope)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return self._select("corrections", where, params)
 
     def add_routing_event(self, e: RoutingEvent) -> int:
         """Store one routed turn; returns its id."""
         return self._insert("routing_events", e)
 
-    def routing_events(self, limit: int | None = None) -> list[RoutingEvent]:
+    def routing_events(self, limit: int | None = None, user: str | None = None) -> list[RoutingEvent]:
         """Routed turns, newest first; at most `limit` of them."""
-        return self._select("routing_events", limit=limit)
+        if user is None:
+            return self._select("routing_events", limit=limit)
+        return self._select("routing_events", ("user = ?",), (user,), limit=limit)
 
     def count(self, table: str) -> int:
         """Number of rows in one table."""

@@ -9,6 +9,7 @@ grid holds, so decision latencies in a sweep are those of cached encodes (see LA
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import re
@@ -39,6 +40,7 @@ LATENCY_NOTE = (
 COLUMNS = ["config_id", "overrides", "strategy", "route", "n", "accuracy", "expert_accuracy",
            "l1_share", "l2_share", "default_share", "p50_us", "p99_us", "same_as", "error"]
 SAMPLE_SIZE = 20
+SWEPT = ("router", "encoder", "experts", "exemplars")  # the parts of a config configs.json keeps
 
 
 def split_values(text: str) -> list[str]:
@@ -98,19 +100,30 @@ class MemoEncoder:
 
 
 class EncoderPool:
-    """One MemoEncoder per distinct encoder config, built on first use and reused by every configuration."""
+    """One MemoEncoder per distinct encoder config, built on first use and reused by every configuration.
 
-    def __init__(self, factory: Callable[[Any], Any] | None = None) -> None:
+    `max_encoders` bounds how many stay loaded, for a pool that lives as long as the app: the least
+    recently used goes first, and its memo with it once no kept encoder shares its model_id.
+    """
+
+    def __init__(self, factory: Callable[[Any], Any] | None = None, max_encoders: int | None = None) -> None:
         self._factory = factory or build_encoder
-        self._encoders: dict[str, MemoEncoder] = {}
+        self.max_encoders = max_encoders
+        self._encoders: dict[str, MemoEncoder] = {}  # least recently used first
         self._memos: dict[str, dict[str, np.ndarray]] = {}
 
     def get(self, encoder_cfg: Any) -> MemoEncoder:
         key = config_key(encoder_cfg)
-        if key not in self._encoders:
-            inner = self._factory(encoder_cfg)
-            self._encoders[key] = MemoEncoder(inner, self._memos.setdefault(inner.model_id, {}))
-        return self._encoders[key]
+        if key in self._encoders:
+            self._encoders[key] = self._encoders.pop(key)
+            return self._encoders[key]
+        inner = self._factory(encoder_cfg)
+        encoder = self._encoders[key] = MemoEncoder(inner, self._memos.setdefault(inner.model_id, {}))
+        while self.max_encoders and len(self._encoders) > self.max_encoders:
+            gone = self._encoders.pop(next(iter(self._encoders)))
+            if all(e.model_id != gone.model_id for e in self._encoders.values()):
+                self._memos.pop(gone.model_id, None)
+        return encoder
 
 
 def _strategy(router: HybridRouter) -> str:
@@ -191,10 +204,15 @@ def l1_l2_disagreements(router: HybridRouter, rows: Sequence[LabelledQuery], dec
 
 
 class _Writer:
-    """Results on disk after every configuration: CSV appended, JSON files rewritten."""
+    """Results on disk after every configuration: CSV appended, JSON files rewritten.
+
+    configs.json keeps the routing parts of each configuration (SWEPT) and names its route table,
+    which routes.json holds once: the table is most of a config's size and rarely varies in a sweep.
+    """
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
+        self.tables: dict[str, Any] = {}
         out_dir.mkdir(parents=True, exist_ok=True)
         with (out_dir / "results.csv").open("w", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, COLUMNS).writeheader()
@@ -205,12 +223,24 @@ class _Writer:
                 {**r, "overrides": " ".join(r["overrides"])} for r in rows)
         self.dump(report)
 
+    def record(self, cfg: Any) -> dict[str, Any]:
+        """What configs.json keeps of a composed config; a route table not seen before goes to routes.json."""
+        data = config_as_dict(cfg)
+        table = hashlib.sha256(config_key(cfg.routes).encode("utf-8")).hexdigest()[:12]
+        if table not in self.tables:
+            self.tables[table] = data.get("routes")
+            self._write("routes.json", self.tables)
+        return {**{k: data.get(k) for k in SWEPT}, "routes": table}
+
     def dump(self, report: dict[str, Any]) -> None:
-        for name, payload in (("results.json", {k: report[k] for k in ("latency_note", "rows", "failed", "interrupted")}),
-                              ("configs.json", report["configs"]), ("analytics.json", report["analytics"])):
-            partial = self.out_dir / f".{name}.tmp"
-            partial.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-            partial.replace(self.out_dir / name)
+        self._write("results.json", {k: report[k] for k in ("latency_note", "rows", "failed", "interrupted")})
+        self._write("configs.json", report["configs"])
+        self._write("analytics.json", report["analytics"])
+
+    def _write(self, name: str, payload: Any) -> None:
+        partial = self.out_dir / f".{name}.tmp"
+        partial.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        partial.replace(self.out_dir / name)
 
 
 def _rows_of(config_id: str, combo: list[str], strategy: str, figures: dict[str, Any], **extra: Any) -> list[dict[str, Any]]:
@@ -220,12 +250,13 @@ def _rows_of(config_id: str, combo: list[str], strategy: str, figures: dict[str,
 
 def run_sweep(
     data: str | Path, overrides: Sequence[str], out_dir: str | Path | None = None,
-    pool: EncoderPool | None = None,
+    pool: EncoderPool | None = None, plotlyjs: str = "directory",
 ) -> dict[str, Any]:
     """Evaluate every configuration of the grid on a labelled file, writing results as it goes.
 
     A configuration that fails gets one row with its error; Ctrl-C stops the sweep and keeps the
     rows finished so far (`interrupted` is then True). Returns the report that --json prints.
+    `plotlyjs`: where the HTML pages find plotly.js (see write_plots).
     """
     started = time.perf_counter()
     grid = expand_grid(overrides)
@@ -260,8 +291,7 @@ def run_sweep(
                 if encoder is not None:
                     encoder.encode(queries)  # one batched pass; every later encode is a lookup
                 router = build_router(cfg, encoder=encoder)
-                report["configs"][config_id] = {"overrides": combo, "ignored": ignored,
-                                                "config": config_as_dict(cfg)}
+                report["configs"][config_id] = {"overrides": combo, "ignored": ignored, "config": writer.record(cfg)}
                 result = evaluate_config(router, rows)
                 new = _rows_of(config_id, combo, _strategy(router), result["figures"])
                 report["confusion"][config_id] = result["confusion"]
@@ -289,7 +319,7 @@ def run_sweep(
     report["wall_s"] = round(time.perf_counter() - started, 2)
     report["best"] = best_config(report["rows"])
     writer.dump(report)
-    report["plots"] = write_plots(report, out)
+    report["plots"] = write_plots(report, out, plotlyjs)
     return report
 
 
@@ -299,9 +329,17 @@ def best_config(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return max(scored, key=lambda r: (r["accuracy"], -r["p50_us"]), default=None)
 
 
-def write_plots(report: dict[str, Any], out: Path) -> list[str]:
-    """Heatmaps, the latency-accuracy scatter and the best configuration's confusion, as HTML files."""
+def write_plots(report: dict[str, Any], out: Path, plotlyjs: str = "directory") -> list[str]:
+    """Heatmaps, the latency-accuracy scatter and the best configuration's confusion, as HTML files.
+
+    `plotlyjs`: "directory" writes plotly.js (4.8 MB) into `out`, so the folder stands alone;
+    "shared" writes it once into `out`'s parent, for the pages of every run kept there.
+    """
     from forensics import plots
+    from forensics.workspace import shared_plotlyjs
+
+    if plotlyjs not in ("directory", "shared"):
+        raise ValueError(f"plotlyjs is 'directory' or 'shared', not {plotlyjs!r}")
 
     rows = [r for r in report["rows"] if r["error"] is None]
     if not rows:
@@ -313,8 +351,9 @@ def write_plots(report: dict[str, Any], out: Path) -> list[str]:
     if best and best["config_id"] in report["confusion"]:
         figures["confusion_best.html"] = plots.confusion_chart(
             report["confusion"][best["config_id"]], title=f"Confusion of {best['config_id']}: {' '.join(best['overrides'])}")
+    src = shared_plotlyjs(out.parent) if plotlyjs == "shared" else "directory"
     for name, figure in figures.items():
-        plots.write_html(figure, out / name, plotlyjs="directory")
+        plots.write_html(figure, out / name, plotlyjs=src)
     return [str(out / name) for name in figures]
 
 

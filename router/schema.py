@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Tier = Literal["L1", "L2", "default"]
+Tier = Literal["L1", "L2", "default", "session"]  # session: a visitor's own correction (router.session)
 
 
 @dataclass(frozen=True, slots=True)

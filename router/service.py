@@ -17,6 +17,7 @@ from router.hybrid import HybridRouter
 from router.protocols import LLMProvider
 from router.providers.ollama import is_model_pulled
 from router.schema import GenerationStats, Message, RouteDecision
+from router.session import SessionCorrection, apply_corrections, make_correction
 from router.text import clean_query
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,30 @@ class ChatService:
         self.router, self.experts = router, dict(experts)
         self.max_prompt_chars, self.system_prompt = max_prompt_chars, system_prompt
 
-    def route(self, query: str) -> RouteDecision:
+    def route(self, query: str, session: Sequence[SessionCorrection] = ()) -> RouteDecision:
         """Only the routing decision (the playground and POST /v1/route)."""
-        return self.router.route(query)
+        return self._session_route(query, session)
 
-    def chat(self, query: str, history: Sequence[Message] = ()) -> Iterator[Event]:
-        """Route `query`, then stream an answer; the last event is always `Finished`."""
+    def session_correction(self, query: str, route: str) -> SessionCorrection:
+        """A correction that reroutes one session's similar queries only (an anonymous visitor's)."""
+        if route not in self.router.routes:
+            raise ValueError(f"Unknown route '{route}'. Available: {', '.join(self.router.routes)}")
+        return make_correction(clean_query(query), route, self._encoder)
+
+    @property
+    def _encoder(self):
+        return self.router.semantic.encoder if self.router.semantic is not None else None
+
+    def _session_route(self, query: str, session: Sequence[SessionCorrection]) -> RouteDecision:
+        decision = self.router.route(query)
+        return apply_corrections(decision, query, session, self.router.routes, self._encoder)
+
+    def chat(
+        self, query: str, history: Sequence[Message] = (), session: Sequence[SessionCorrection] = ()
+    ) -> Iterator[Event]:
+        """Route `query` (with the session's own corrections), then stream an answer; the last event is `Finished`."""
         start = perf_counter()
-        decision, refusal = self._route(query, start)
+        decision, refusal = self._route(query, start, session)
         expert = self.experts[decision.expert]
         yield Routed(decision, expert.name, expert.model)
         if refusal is not None:
@@ -146,7 +163,8 @@ class ChatService:
         yield Finished("", None, None, error=" ".join(failures), router_ms=router_ms, total_ms=_ms(start))
 
     def compare(
-        self, query: str, experts: tuple[str, str], history: Sequence[Message] = ()
+        self, query: str, experts: tuple[str, str], history: Sequence[Message] = (),
+        session: Sequence[SessionCorrection] = (),
     ) -> Iterator[tuple[int, Event]]:
         """Stream two experts' answers to one query at once, as (side, event) with side 0 or 1.
 
@@ -157,7 +175,7 @@ class ChatService:
         for name in experts:
             if name not in self.experts:
                 raise ValueError(f"Unknown expert '{name}'. Available: {', '.join(self.experts)}")
-        decision, refusal = self._route(query, start)
+        decision, refusal = self._route(query, start, session)
         yield 0, Routed(decision, decision.expert, self.experts[decision.expert].model)
         if refusal is not None:
             yield 0, refusal
@@ -204,10 +222,12 @@ class ChatService:
                                  f"{event.error}", total_ms=_ms(start))
             yield event
 
-    def _route(self, query: str, start: float) -> tuple[RouteDecision, Finished | None]:
+    def _route(
+        self, query: str, start: float, session: Sequence[SessionCorrection] = ()
+    ) -> tuple[RouteDecision, Finished | None]:
         """The decision, and the refusal to send when the message is over the size limit."""
         query = clean_query(query)  # raises InvalidQueryError for an empty message
-        decision = self.router.route(query)
+        decision = self._session_route(query, session)
         if len(query) <= self.max_prompt_chars:
             return decision, None
         expert = self.experts[decision.expert]

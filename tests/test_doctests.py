@@ -8,10 +8,11 @@ import pytest
 
 import forensics
 import router
+import ui
 
-MODULES = ["router", "forensics"] + sorted(
+MODULES = ["router", "forensics", "ui"] + sorted(
     info.name
-    for package in (router, forensics)
+    for package in (router, forensics, ui)
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
     if not info.name.endswith("__main__")
 )

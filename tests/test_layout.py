@@ -25,3 +25,9 @@ def test_only_the_builder_module_imports_hydra(path):
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_core_imports_neither_ui_nor_forensics(path):
     assert not imports(path) & {"ui", "forensics", "gradio"}
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.is_relative_to(ROOT / "forensics")],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_forensics_imports_no_ui(path):
+    assert not imports(path) & {"ui", "gradio"}

@@ -10,10 +10,12 @@ import gradio as gr
 
 from forensics.feedback import Flywheel
 from router.service import ChatService
+from ui.auth import Accounts, Forbidden, who_line
 from ui.benchmarks import build_benchmarks
-from ui.chat import build_chat, try_other
+from ui.chat import build_chat
 from ui.compare import build_compare
 from ui.data import build_data
+from ui.limits import Limits, RateLimiter
 from ui.playground import build_playground
 
 TITLE = "LLM router workbench"
@@ -21,34 +23,56 @@ TITLE = "LLM router workbench"
 
 def build_demo(
     service: ChatService, flywheel: Flywheel | None = None, concurrency: int = 16, store_problem: str = "",
-    benchmarks: Mapping[str, Any] | None = None,
+    benchmarks: Mapping[str, Any] | None = None, accounts: Accounts | None = None, limits: Limits | None = None,
+    chat_limiter: RateLimiter | None = None,
 ) -> gr.Blocks:
-    """The workbench: Chat, Compare, Router playground and Data tabs over one chat service.
+    """The workbench: Chat, Compare, Router playground, Benchmarks and Data tabs over one chat service.
 
     `flywheel` stores preferences, corrections and routing events (None: nothing is stored, and
     `store_problem` says why); `concurrency` is how many answers may stream at once, all sessions together;
-    `benchmarks` holds the Benchmarks tab's settings (data, out_dir, max_configs, calibrated_path).
+    `benchmarks` holds the Benchmarks tab's settings; `accounts` says who may do what (None: one local
+    admin); `chat_limiter` is shared by every Blocks the app mounts, so a second mount is no way around it.
     """
-    bench = {"data": None, "out_dir": "outputs/sweeps", "max_configs": 24,
-             "calibrated_path": "conf/router/calibrated.yaml", **(benchmarks or {})}
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:  # no telemetry calls; works offline
+    accounts = accounts or Accounts()
+    limits = limits or Limits()
+    limiter = chat_limiter or RateLimiter(limits.chat_per_minute)
+    bench = {"data": None, "data_dir": "data/benchmarks", "out_dir": "outputs/sweeps",
+             "calibrations_dir": "outputs/calibrations", "max_configs": 24, "hard_max_configs": 200, "keep_runs": 20,
+             "max_upload_bytes": limits.max_upload_bytes, "calibrated_path": "conf/router/calibrated.yaml",
+             **(benchmarks or {})}
+    # No telemetry calls (works offline); Gradio's copies of uploads and downloads are deleted after a day.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(f"# {TITLE}\nEvery answer shows which tier, route and model handled it, with scores and timings.")
+        viewer = gr.Markdown("…", elem_id="viewer")
         with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat"):
-                chat = build_chat(service, flywheel, concurrency)
+                chat = build_chat(service, flywheel, accounts, limiter, concurrency)
             with gr.Tab("Compare", id="compare"):
-                compare = build_compare(service, flywheel)
+                compare = build_compare(service, flywheel, accounts, limiter, chat["session"])
             with gr.Tab("Router playground", id="playground"):
-                build_playground(service)
-            with gr.Tab("Benchmarks", id="benchmarks"):
-                build_benchmarks(**bench)
+                build_playground(service, accounts, limiter, limits.playground_lines)
+            with gr.Tab("Benchmarks", id="benchmarks") as bench_tab:
+                benchmarks_tab = build_benchmarks(accounts, routes=list(service.router.routes), **bench)
             with gr.Tab("Data", id="data") as data_tab:
-                data = build_data(flywheel, list(service.router.routes), list(service.experts), store_problem)
+                data = build_data(flywheel, accounts, list(service.router.routes), list(service.experts), store_problem)
         chat["try_other"].click(
-            partial(try_other, service), chat["session"],
-            [compare["prompt"], compare["side_a"], compare["side_b"], compare["card"], compare["state"], tabs],
+            chat["on_try_other"], chat["session"],
+            [compare["prompt"], compare["a"], compare["b"], compare["side_a"], compare["side_b"], compare["card"],
+             compare["state"], tabs],
             api_name="try_other", concurrency_limit=concurrency,
         )
         data_tab.select(data["fn"], data["inputs"], data["outputs"], api_visibility="private")
+        bench_tab.select(benchmarks_tab["fn"], benchmarks_tab["inputs"], benchmarks_tab["outputs"],
+                         api_visibility="private")
         demo.load(chat["check"], None, chat["status"], api_visibility="private")
+
+        def on_load(request: gr.Request):
+            """Who is viewing, and the admin-only controls shown to admins only (the handlers check anyway)."""
+            try:
+                admin = accounts.from_gradio(request).is_admin
+            except Forbidden:
+                admin = False
+            return who_line(accounts, request), gr.Tab(visible=admin), gr.Button(visible=admin)
+
+        demo.load(on_load, None, [viewer, bench_tab, data["promote"]], api_visibility="private")
     return demo

@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from router.schema import RouteDecision
 from router.service import Finished
+
+
+# Code fences (closed, or still open while an answer streams) and inline code spans: shown verbatim.
+_CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`)", re.S)
+
+
+def safe_markdown(text: str) -> str:
+    r"""Model or user text as Markdown that fetches nothing: no raw HTML, images become plain links.
+
+    >>> print(safe_markdown("![pixel](http://x.example/p.png) <img src=x> `a<b`"))
+    !\[pixel](http://x.example/p.png) &lt;img src=x> `a<b`
+    """
+    parts = _CODE.split(text)
+    for i in range(0, len(parts), 2):  # even parts are outside code
+        parts[i] = parts[i].replace("<", "&lt;").replace("![", "!\\[")
+    return "".join(parts)
 
 
 def similarity_bar(score: float, width: int = 20) -> str:
@@ -38,7 +56,7 @@ def routing_card(decision: RouteDecision, model: str | None) -> str:
     if decision.rule is not None:
         r = decision.rule
         pattern = r.pattern if len(r.pattern) <= 60 else r.pattern[:59] + "…"
-        lines.append(f"rule `{pattern}` matched “{r.text}” at {r.start}–{r.end}")
+        lines.append(f"rule `{pattern}` matched “{safe_markdown(r.text)}” at {r.start}–{r.end}")
     for s in decision.top_routes:
         lines.append(f"`{s.route:<10}` {similarity_bar(s.score)} {s.score:.3f}")
     if decision.tier != "L1":  # what ordered the routes, why the default, or why L2 overruled a rule

@@ -8,15 +8,19 @@ from functools import partial
 
 import gradio as gr
 
-from forensics.feedback import Flywheel, overruled_rule
+from forensics.feedback import Flywheel, SameRouteError, overruled_rule
 from forensics.preference_store import StoreError
 from router.errors import InvalidQueryError
 from router.schema import Message, RouteDecision
 from router.service import ChatService, FallingBack, Finished, Routed, Token
-from ui.card import answer_footer, routing_card
-from ui.compare import CompareState, render
+from router.session import SessionCorrection, add_correction
+from ui.auth import Accounts, Principal, caller
+from ui.card import answer_footer, routing_card, safe_markdown
+from ui.compare import CompareState, new_pair, render
+from ui.limits import RateLimiter, wait_message
 
 log = logging.getLogger(__name__)
+MAX_HISTORY = 40  # messages a session keeps and sends to the model: memory per session stays bounded
 
 
 @dataclass
@@ -35,6 +39,8 @@ class ChatSession:
 
     history: list[Message] = field(default_factory=list)
     last: LastTurn | None = None
+    # A visitor's corrections: they reroute this session's similar queries, nobody else's.
+    corrections: tuple[SessionCorrection, ...] = ()
 
 
 def status_line(service: ChatService) -> str:
@@ -47,16 +53,21 @@ def status_line(service: ChatService) -> str:
     return f"🟢 **Backend reachable** · {models}"
 
 
-def respond(service: ChatService, flywheel: Flywheel | None, message: str, chat: list[dict], session: ChatSession):
+def respond(service: ChatService, flywheel: Flywheel | None, principal: Principal, message: str, chat: list[dict],
+            session: ChatSession, limiter: RateLimiter | None = None):
     """Stream one chat turn: yields (chatbot, textbox, last decision) as the answer grows."""
     if not message or not message.strip():
         yield chat, message, gr.skip()
         return
-    chat = [*chat, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+    if limiter is not None and (wait := limiter.retry_after(principal.client)):
+        yield chat, message, gr.skip()
+        gr.Warning(wait_message(wait))
+        return
+    chat = [*chat, {"role": "user", "content": safe_markdown(message)}, {"role": "assistant", "content": "…"}]
     answer, card, decision, notice = "", "", None, ""
     yield chat, "", gr.skip()
     try:
-        for event in service.chat(message, session.history):
+        for event in service.chat(message, session.history, session.corrections):
             if isinstance(event, Routed):
                 decision = event.decision
                 card = routing_card(event.decision, event.model)
@@ -66,12 +77,12 @@ def respond(service: ChatService, flywheel: Flywheel | None, message: str, chat:
                 notice = f"↪ {event.failed} failed ({event.reason}); asking {event.expert} (`{event.model}`)."
             elif isinstance(event, Token):
                 answer += event.text
-                chat[-1] = {"role": "assistant", "content": f"{answer}\n\n---\n{card}"}
+                chat[-1] = {"role": "assistant", "content": f"{safe_markdown(answer)}\n\n---\n{card}"}
                 yield chat, "", gr.skip()
             elif isinstance(event, Finished):
                 if event.fallback_from and decision is not None:
                     card = routing_card(decision, event.model)
-                body = event.answer or ""
+                body = safe_markdown(event.answer or "")
                 if event.error and not event.answer:
                     body = f"⚠️ **No model answered.** {event.error}"
                 elif event.error:
@@ -79,8 +90,9 @@ def respond(service: ChatService, flywheel: Flywheel | None, message: str, chat:
                 chat[-1] = {"role": "assistant", "content": f"{body}\n\n---\n{card}  \n{answer_footer(event)}"}
                 session.last = LastTurn(message, list(session.history), event, decision)
                 if event.answer:
-                    session.history += [Message("user", message), Message("assistant", event.answer)]
-                notice = _record(flywheel, message, decision, event) or notice
+                    session.history = [*session.history, Message("user", message),
+                                       Message("assistant", event.answer)][-MAX_HISTORY:]
+                notice = _record(flywheel, message, decision, event, principal) or notice
                 yield chat, "", gr.skip()
     except InvalidQueryError as e:
         chat[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
@@ -89,31 +101,51 @@ def respond(service: ChatService, flywheel: Flywheel | None, message: str, chat:
         gr.Info(notice)
 
 
-def _record(flywheel: Flywheel | None, message: str, decision: RouteDecision, done: Finished) -> str:
+def _record(flywheel: Flywheel | None, message: str, decision: RouteDecision, done: Finished,
+            principal: Principal) -> str:
     """Log the turn as a routing event; a storage failure is reported, never fatal to the chat."""
     if flywheel is None:
         return ""
     try:
-        flywheel.record_turn(message, decision, done)
+        flywheel.record_turn(message, decision, done, user=principal.name)
     except StoreError as e:
         log.warning("Routing event not stored: %s", e)
         return f"⚠️ This turn was not logged: {e}"
     return ""
 
 
-def correct_route(flywheel: Flywheel | None, session: ChatSession, route: str | None) -> str:
-    """ "Should have gone to <route>": stored, and used by the router from the next message on."""
+def correct_route(service: ChatService, flywheel: Flywheel | None, principal: Principal, session: ChatSession,
+                  route: str | None) -> str:
+    """ "Should have gone to <route>": for a labeler or admin, stored and used by the router from the
+    next message on; for an anonymous visitor, used in their own session only (and kept for review)."""
     if session.last is None:
         return "Ask something first; then say where it should have gone."
     if not route:
         return "Pick the route it should have gone to."
+    if route not in service.router.routes:
+        return f"Unknown route '{route}'. Available: {', '.join(service.router.routes)}."
+    decision = session.last.decision
+    if decision.route == route:
+        return f"This query already went to **{route}**; pick the route it should have gone to."
+    if not principal.can_label:
+        session.corrections = add_correction(session.corrections, service.session_correction(session.last.prompt, route))
+        kept = ""
+        if flywheel is not None:
+            try:
+                flywheel.correct(session.last.prompt, decision, route, user=principal.name, scope="session")
+                kept = " It is kept for review: an admin can make it apply to everyone."
+            except (StoreError, SameRouteError) as e:
+                log.warning("Session correction not stored: %s", e)
+        return (f"Saved for **this session only**: queries like this now go to **{route}** for you; other people's "
+                f"routing is unchanged.{kept}")
     if flywheel is None:
         return "⚠️ Not saved: the preference store is not available (see the Data tab)."
     try:
-        correction = flywheel.correct(session.last.prompt, session.last.decision, route)
+        correction = flywheel.correct(session.last.prompt, decision, route, user=principal.name)
+    except SameRouteError as e:
+        return str(e)
     except StoreError as e:
         return f"⚠️ Not saved: {e}"
-    decision = session.last.decision
     if overruled_rule(decision.to_dict(), route) is not None:
         rule = decision.rule
         return (f"Correction #{correction} saved. This query was decided by the keyword rule `{rule.pattern}` of "
@@ -124,14 +156,26 @@ def correct_route(flywheel: Flywheel | None, session: ChatSession, route: str | 
             "(undo it in the Data tab).")
 
 
-def try_other(service: ChatService, session: ChatSession):
-    """Ask the expert that did not answer the last turn; show both in the Compare tab to pick from."""
+def try_other(service: ChatService, session: ChatSession, limiter: RateLimiter | None = None,
+              principal: Principal | None = None):
+    """Ask the expert that did not answer the last turn; show both in the Compare tab to pick from.
+
+    Yields (prompt, expert A, expert B, side A, side B, card, state, tabs): the dropdowns always name
+    the experts whose answers the panels show, so a vote is stored against the right models.
+    """
     last = session.last
+    skip = [gr.skip()] * 8
     if last is None or last.done.expert is None:
-        yield gr.skip(), gr.skip(), gr.skip(), "Ask something that gets an answer first.", gr.skip(), gr.skip()
+        skip[5] = "Ask something that gets an answer first."
+        yield tuple(skip)
+        return
+    if limiter is not None and principal is not None and (wait := limiter.retry_after(principal.client)):
+        skip[5] = wait_message(wait)
+        yield tuple(skip)
         return
     other = next((name for name in service.experts if name != last.done.expert), None)
-    state = CompareState(last.prompt, last.history, {0: last.done}, last.decision)
+    state = CompareState(last.prompt, last.history, {0: last.done}, last.decision, pair_id=new_pair(),
+                         experts=(last.done.expert, other))
     card = routing_card(last.decision, last.done.model)
     text = ""
     for event in service.ask(other, last.prompt, last.history):
@@ -139,11 +183,13 @@ def try_other(service: ChatService, session: ChatSession):
             text += event.text
         else:
             state.done[1] = event
-        yield (last.prompt, render(last.done, last.done.answer, "A"), render(state.done.get(1), text, "B"),
-               f"The router sent this to:  \n{card}", state, gr.Tabs(selected="compare"))
+        yield (last.prompt, last.done.expert, other, render(last.done, last.done.answer, "A"),
+               render(state.done.get(1), text, "B"), f"The router sent this to:  \n{card}", state,
+               gr.Tabs(selected="compare"))
 
 
-def build_chat(service: ChatService, flywheel: Flywheel | None, concurrency: int = 16) -> dict:
+def build_chat(service: ChatService, flywheel: Flywheel | None, accounts: Accounts, limiter: RateLimiter,
+               concurrency: int = 16) -> dict:
     """Lay out the Chat tab inside the current Blocks context; returns components other tabs wire to."""
     status = gr.Markdown("Checking the model backend…", elem_id="backend-status")
     with gr.Row():
@@ -163,13 +209,29 @@ def build_chat(service: ChatService, flywheel: Flywheel | None, concurrency: int
             last = gr.JSON(label="Last routing decision", elem_id="last-decision")
             refresh = gr.Button("Check backend", size="sm")
     session = gr.State(ChatSession())
+
+    # Handlers are closures, not partials: Gradio injects gr.Request only into a plain function's hints.
+    def on_message(message: str, history: list[dict], state: ChatSession, request: gr.Request):
+        principal = caller(accounts, request, "chat")
+        yield from respond(service, flywheel, principal, message, history, state, limiter)
+
+    def on_correct(state: ChatSession, name: str | None, request: gr.Request) -> str:
+        principal = caller(accounts, request, "correct routing")
+        if wait := limiter.retry_after(principal.client):  # each correction embeds a query and writes a record
+            return wait_message(wait)
+        return correct_route(service, flywheel, principal, state, name)
+
+    def on_try_other(state: ChatSession, request: gr.Request):
+        yield from try_other(service, state, limiter, caller(accounts, request, "ask the other expert"))
+
     gr.on(
-        [box.submit, send.click], partial(respond, service, flywheel), [box, chatbot, session], [chatbot, box, last],
+        [box.submit, send.click], on_message, [box, chatbot, session], [chatbot, box, last],
         api_name="chat", show_progress="hidden",
         # A slow or hung backend in one session must not queue the others behind it.
         concurrency_limit=concurrency,
     )
-    fix.click(partial(correct_route, flywheel), [session, route], feedback, api_name="correct")
+    fix.click(on_correct, [session, route], feedback, api_name="correct")
     check = partial(status_line, service)
     refresh.click(check, None, status, api_visibility="private")
-    return {"status": status, "check": check, "session": session, "try_other": other, "feedback": feedback}
+    return {"status": status, "check": check, "session": session, "try_other": other, "on_try_other": on_try_other,
+            "feedback": feedback}

@@ -53,6 +53,15 @@ def test_calibrate_writes_a_config_that_composes(labelled, tmp_path):
     assert router.semantic.route_thresholds == report["route_thresholds"]
     assert report["accuracy_measured"] == pytest.approx(report["accuracy"], abs=1e-4)  # offline fit = real routing
     assert "<script" in (tmp_path / "plots" / "threshold_curve.html").read_text()
+    assert (tmp_path / "plots" / "threshold_curve.html").stat().st_size > 1_000_000  # plotly.js embedded
+
+
+def test_calibrate_can_point_its_page_at_a_shared_plotlyjs(labelled, tmp_path):
+    report = run_calibrate(labelled, (), tmp_path / "run" / "router" / "candidate.yaml", tmp_path / "run",
+                           grid=[0.1, 0.2], encoder=FakeEncoder(), plotlyjs="../plotly.min.js")
+    page = (tmp_path / "run" / "threshold_curve.html")
+    assert report["curve_html"] == str(page) and 'src="../plotly.min.js"' in page.read_text()
+    assert page.stat().st_size < 50_000
 
 
 def test_calibrate_needs_a_semantic_tier(labelled, tmp_path, capsys):

@@ -109,7 +109,8 @@ def test_routing_kind(store, tmp_path):
         export_dpo_dataset(store, out, kind="experts")
 
 
-def test_hostile_text_is_exported_intact(store, tmp_path):
+def test_hostile_text_is_exported_intact(tmp_path):
+    store = PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=2_000_000)  # the megabyte is kept whole
     texts = [*HOSTILE, ("".join(HOSTILE) * 20_000)[:1_000_000], "lone \ud800"]
     for i, text in enumerate(texts):
         store.add_preference(pref(prompt=text, answer_a=f"{i}{text}", answer_b=text[::-1], expert_a=text[:9]))
@@ -122,6 +123,7 @@ def test_hostile_text_is_exported_intact(store, tmp_path):
     assert [r["rejected"] for r in rows] == [t[::-1] for t in texts]
     export_dpo_dataset(store, out, kind="routing")
     assert [r["chosen"] for r in read_jsonl(out)] == [t[:9] for t in texts]
+    store.close()
 
 
 def test_export_is_atomic_and_accepts_a_path(store, tmp_path):
@@ -181,3 +183,36 @@ def test_cli_subprocess(tmp_path):
         assert done.returncode == 2
         assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
         assert "Traceback" not in done.stderr and not (tmp_path / "x.jsonl").exists()
+
+
+def test_user_keeps_only_that_users_records(store, tmp_path):
+    store.add_preference(pref(prompt="alice's", user="alice"))
+    store.add_preference(pref(prompt="bob's", user="bob"))
+    store.add_correction(Correction(query="alice q", wrong_route="code", right_route="math", user="alice"))
+    store.add_correction(Correction(query="bob q", wrong_route="code", right_route="math", user="bob"))
+    out = tmp_path / "dpo.jsonl"
+    assert export_dpo_dataset(store, out, user="alice") == 1 and read_jsonl(out)[0]["prompt"] == "alice's"
+    assert export_dpo_dataset(store, out, kind="routing", user="alice") == 2
+    assert [r["prompt"] for r in read_jsonl(out)] == ["alice's", "alice q"]
+    assert export_dpo_dataset(store, out, kind="routing") == 4
+    assert main(["export", "--out", str(out), "--db", str(store.path), "--user", "bob"]) == 0
+    assert [r["prompt"] for r in read_jsonl(out)] == ["bob's"]
+
+
+def test_session_corrections_stay_out_of_routing_data_until_promoted(store, tmp_path):
+    store.add_correction(Correction(query="reviewed", wrong_route="code", right_route="math"))
+    pending = store.add_correction(Correction(query="pending", wrong_route="code", right_route="math",
+                                              user="anonymous:ab12cd", scope="session"))
+    out = tmp_path / "routing.jsonl"
+    assert export_dpo_dataset(store, out, kind="routing") == 1 and read_jsonl(out)[0]["prompt"] == "reviewed"
+    store.promote_correction(pending)
+    assert export_dpo_dataset(store, out, kind="routing") == 2
+
+
+def test_votes_on_clipped_prompts_are_left_out_of_the_answers(tmp_path):
+    with PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=10) as store:
+        store.add_preference(pref(prompt="short one"))
+        store.add_preference(pref(prompt="a prompt longer than ten characters"))
+        out = tmp_path / "dpo.jsonl"
+        assert export_dpo_dataset(store, out) == 1 and read_jsonl(out)[0]["prompt"] == "short one"
+        assert export_dpo_dataset(store, out, kind="routing") == 2  # which expert won still holds

@@ -168,11 +168,11 @@ def test_pragmas_and_parent_directory(tmp_path):
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) == 2
     assert path.is_file()
 
 
-def _v2_add_rating(conn):
+def _v3_add_rating(conn):
     conn.execute("ALTER TABLE preferences ADD COLUMN rating INTEGER")
 
 
@@ -186,11 +186,11 @@ def test_old_version_file_is_migrated(tmp_path, monkeypatch):
     v1 = tmp_path / "v1.sqlite3"
     with PreferenceStore(v1) as store:
         pid = store.add_preference(pref())
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, _v2_add_rating])
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, _v3_add_rating])
     with PreferenceStore(v1) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
         assert store._conn.execute("SELECT rating FROM preferences WHERE id = ?", (pid,)).fetchone()[0] is None
-    with PreferenceStore(v1):  # already at version 2: nothing to do
+    with PreferenceStore(v1):  # already at version 3: nothing to do
         pass
 
 
@@ -206,7 +206,7 @@ def test_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="boom"):
         PreferenceStore(path)
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
 
 
@@ -214,7 +214,7 @@ def test_newer_version_is_refused(tmp_path):
     path = tmp_path / "future.sqlite3"
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA user_version = 7")
-    with pytest.raises(StoreError, match="schema version 7.*up to 1.*newer release"):
+    with pytest.raises(StoreError, match="schema version 7.*up to 2.*newer release"):
         PreferenceStore(path)
 
 
@@ -281,7 +281,8 @@ def test_full_disk(store):
 
 
 @pytest.mark.parametrize("text", [*HOSTILE, MEGABYTE], ids=[*map(str, range(len(HOSTILE))), "1MB"])
-def test_hostile_text_round_trips(store, text):
+def test_hostile_text_round_trips(tmp_path, text):
+    store = PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=len(MEGABYTE))  # exact below the bound
     p = pref(prompt=text, answer_a=text, answer_b=text[::-1], expert_a=text[:50], history=[{"role": "user",
              "content": text}], decision={text[:20]: text}, route=text[:30])
     c = Correction(query=text, wrong_route=text[:10], right_route=text[-10:])
@@ -290,6 +291,7 @@ def test_hostile_text_round_trips(store, text):
     assert store.preferences()[0] == dataclasses.replace(p, id=ids[0], app_version=store.app_version)
     assert store.corrections()[0].query == text and store.routing_events()[0].error == text
     assert store.count("preferences") == 1  # the SQL-looking text stayed text
+    store.close()
 
 
 def test_lone_surrogates_become_replacement_characters(store):
@@ -383,3 +385,130 @@ def test_records_survive_sigkill(tmp_path):
                 stored = {row[0] for row in conn.execute(f"SELECT id FROM {table}")}
                 assert expected <= stored, f"round {round_}: {table} lost {sorted(expected - stored)[:5]}"
     assert all(len(ids) > 5 for ids in written.values())
+
+
+def test_v1_file_gains_users_scopes_pairs_and_clipped_lengths(tmp_path):
+    path = tmp_path / "v1.sqlite3"
+    with closing(sqlite3.connect(path)) as conn:  # a file as the release before accounts wrote it
+        store_module._v1_tables(conn)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO preferences (prompt, history, answer_a, answer_b, expert_a, model_a, expert_b, "
+                     "model_b, verdict, route, created_at, app_version) VALUES ('2+2?', '[]', '4', 'five', "
+                     "'professor', 'qwen', 'zoomer', 'llama', 'a', 'math', '2025-01-01T00:00:00.000000+00:00', '1')")
+        conn.execute("INSERT INTO corrections (query, wrong_route, right_route, created_at, app_version) "
+                     "VALUES ('solve x', 'code', 'math', '2025-01-02T00:00:00.000000+00:00', '1')")
+        conn.execute("INSERT INTO routing_events (query, route, expert, model, tier, score, margin, router_us, "
+                     "outcome, created_at, app_version) VALUES ('hi', 'chitchat', 'zoomer', 'llama', 'L2', 0.6, "
+                     "0.1, 800.0, 'answered', '2025-01-03T00:00:00.000000+00:00', '1')")
+        conn.commit()
+    with PreferenceStore(path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        [p], [c], [e] = store.preferences(), store.corrections(), store.routing_events()
+        assert (p.prompt, p.answer_b, p.verdict, p.route, p.app_version) == ("2+2?", "five", "a", "math", "1")
+        assert (p.user, p.pair_id, p.original_chars) == ("", None, None)
+        assert (c.query, c.wrong_route, c.right_route, c.user, c.scope, c.original_chars) == (
+            "solve x", "code", "math", "", "global", None)
+        assert (e.query, e.score, e.user, e.original_chars) == ("hi", 0.6, "", None)
+        assert store.add_preference(pref(pair_id="p1", user="alice")) == store.add_preference(
+            pref(pair_id="p1", user="alice", verdict="b"))  # the new unique index is in place
+
+
+def test_clip_text():
+    assert store_module.clip_text("abc", 3) == ("abc", None)
+    assert store_module.clip_text("abcd", 3) == ("abc", 4)
+
+
+def test_long_text_is_clipped_and_its_length_kept(store):
+    huge = "x" * 5_000_000
+    store.add_preference(pref(prompt=huge, answer_a=huge, answer_b="short",
+                              history=[{"role": "user", "content": huge}, {"role": "assistant", "content": "ok"}]))
+    store.add_preference(pref(prompt="short", answer_b=huge))
+    store.add_correction(Correction(query=huge, right_route="math"))
+    store.add_routing_event(event(query=huge, error=huge, outcome="failed"))
+    store.add_routing_event(event(query="short", error=huge, outcome="failed"))
+    answers_clipped, prompt_clipped = store.preferences()
+    assert len(prompt_clipped.prompt) == 20_000 and prompt_clipped.original_chars == 5_000_000
+    assert len(prompt_clipped.answer_a) == 20_000 and prompt_clipped.answer_b == "short"
+    assert [len(m["content"]) for m in prompt_clipped.history] == [20_000, 2]
+    assert len(answers_clipped.answer_b) == 20_000 and answers_clipped.original_chars is None  # the prompt was whole
+    [c] = store.corrections()
+    assert len(c.query) == 20_000 and c.original_chars == 5_000_000
+    short_query, long_query = store.routing_events()
+    assert len(long_query.query) == len(long_query.error) == 20_000 and long_query.original_chars == 5_000_000
+    assert len(short_query.error) == 20_000 and short_query.original_chars is None
+
+
+def test_the_bound_is_set_per_store_and_never_splits_a_character(tmp_path):
+    with PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=4) as store:
+        store.add_preference(pref(prompt="abc\ud83d\ude00tail"))  # a split pair is joined before clipping
+        [p] = store.preferences()
+        assert (p.prompt, p.original_chars) == ("abc\U0001F600", 8)
+    with pytest.raises(ValueError, match="max_text_chars must be .* >= 1, got 0"):
+        PreferenceStore(tmp_path / "q.sqlite3", max_text_chars=0)
+
+
+def test_every_record_names_its_user_and_reads_filter_by_it(store):
+    store.add_preference(pref(prompt="a1", user="alice"))
+    store.add_preference(pref(prompt="b1", user="bob", verdict="b"))
+    store.add_preference(pref(prompt="old"))
+    store.add_correction(Correction(query="qa", right_route="math", user="alice"))
+    store.add_correction(Correction(query="qv", right_route="math", user="anonymous:ab12cd", scope="session"))
+    store.add_routing_event(event(query="ea", user="alice"))
+    store.add_routing_event(event(query="ek", user="key:3f9a1c"))
+    assert [p.prompt for p in store.preferences(user="alice")] == ["a1"]
+    assert [p.prompt for p in store.preferences(user="")] == ["old"]
+    assert len(store.preferences()) == 3
+    assert [c.query for c in store.corrections(user="alice")] == ["qa"]
+    assert [c.query for c in store.corrections(scope="session")] == ["qv"]
+    assert store.corrections(user="alice", scope="session") == []
+    assert [e.query for e in store.routing_events(user="key:3f9a1c")] == ["ek"]
+    assert store.routing_events(limit=1, user="nobody") == []
+    [professor] = [r for r in store.win_rates(user="bob") if r["expert"] == "professor"]
+    assert (professor["wins"], professor["losses"], professor["n"]) == (0, 1, 1)
+    with pytest.raises(ValueError, match="Allowed: global, session"):
+        store.corrections(scope="private")
+    with pytest.raises(ValueError, match="Allowed: global, session"):
+        Correction(query="q", right_route="math", scope="private")
+    with pytest.raises(TypeError, match="user must be a str"):
+        pref(user=None)
+
+
+def test_delete_and_undo_only_what_the_user_made(store):
+    pid = store.add_preference(pref(user="alice"))
+    assert store.delete_preference(pid, user="bob") is False
+    assert store.delete_preference(pid, user="alice") is True
+    cid = store.add_correction(Correction(query="q", right_route="math", user="alice"))
+    assert store.undo_correction(cid, user="bob") is False and store.corrections()[0].undone_at is None
+    assert store.undo_correction(cid, user="alice") is True
+    other = store.add_preference(pref(user="bob"))
+    assert store.delete_preference(other) is True  # no user: an admin deletes anyone's
+
+
+def test_one_vote_per_pair_per_user(store):
+    first = store.add_preference(pref(pair_id="pair-1", user="alice", created_at="2025-01-01T00:00:00Z"))
+    store.add_preference(pref(pair_id="pair-1", user="bob"))
+    again = store.add_preference(pref(pair_id="pair-1", user="alice", verdict="b", answer_a="four", model_b="m2",
+                                      decision={"route": "math"}, timings={"ms": 5},
+                                      created_at="2025-02-01T00:00:00Z"))
+    assert again == first and store.count("preferences") == 2
+    vote = store.preference_for_pair("pair-1", "alice")
+    assert (vote.id, vote.verdict, vote.answer_a, vote.model_b, vote.decision, vote.timings) == (
+        first, "b", "four", "m2", {"route": "math"}, {"ms": 5})
+    assert vote.created_at.startswith("2025-02-01")
+    assert store.preference_for_pair("pair-1", "carol") is None
+    assert store.add_preference(pref()) != store.add_preference(pref())  # no pair_id: every vote is kept
+    with pytest.raises(sqlite3.IntegrityError):  # the database holds the rule too, not only add_preference
+        store._conn.execute("UPDATE preferences SET pair_id = 'pair-1', user = 'alice' WHERE id = ?",
+                            (store.preference_for_pair("pair-1", "bob").id,))
+
+
+def test_promote_correction(store):
+    visitor = store.add_correction(Correction(query="q", right_route="math", user="anonymous:1", scope="session"))
+    admin = store.add_correction(Correction(query="r", right_route="math", user="alice"))
+    assert store.promote_correction(admin) is False  # already global
+    assert store.promote_correction(visitor) is True
+    assert store.correction(visitor).scope == "global" and store.promote_correction(visitor) is False
+    undone = store.add_correction(Correction(query="s", right_route="math", scope="session"))
+    store.undo_correction(undone)
+    assert store.promote_correction(undone) is False and store.correction(undone).scope == "session"
+    assert store.promote_correction(999) is False and store.correction(999) is None

@@ -38,6 +38,26 @@ def test_memo_encoder_embeds_each_text_once():
     assert memo.model_id == inner.model_id and memo.encode([]).shape[0] == 0
 
 
+def test_encoder_pool_keeps_the_most_recently_used(monkeypatch):
+    monkeypatch.setattr(sweep_module, "config_key", str)
+    built = []
+
+    def factory(cfg):
+        built.append(cfg)
+        encoder = FakeEncoder()
+        encoder.model_id = cfg
+        return encoder
+
+    pool = sweep_module.EncoderPool(factory, max_encoders=2)
+    a = pool.get("a")
+    a.encode(["x"])
+    assert pool.get("b") is not a and pool.get("a") is a  # "a" is now the most recently used
+    pool.get("c")  # evicts "b"
+    assert pool.get("a") is a and len(built) == 3
+    pool.get("b")  # built again; evicts "c"
+    assert built == ["a", "b", "c", "b"] and set(pool._memos) == {"a", "b"}
+
+
 def test_sweep_writes_rows_per_config_and_route(labelled, tmp_path, fake_pool):
     out = tmp_path / "sweep"
     report = run_sweep(labelled, ["router=keyword,hybrid", "router.semantic.threshold=0.1,0.3"], out, pool=fake_pool)
@@ -51,7 +71,11 @@ def test_sweep_writes_rows_per_config_and_route(labelled, tmp_path, fake_pool):
     saved = json.loads((out / "results.json").read_text())
     assert saved["rows"][0]["overrides"] == ["router=keyword", "router.semantic.threshold=0.1"]
     assert "cached" in saved["latency_note"]
-    assert set(json.loads((out / "configs.json").read_text())) == {"c0", "c1", "c2", "c3"}
+    configs = json.loads((out / "configs.json").read_text())
+    assert set(configs) == {"c0", "c1", "c2", "c3"}
+    assert set(configs["c2"]["config"]) == {"router", "encoder", "experts", "exemplars", "routes"}
+    tables = json.loads((out / "routes.json").read_text())  # the route table, once for every configuration
+    assert list(tables) == [configs["c2"]["config"]["routes"]] and "code" in tables[configs["c2"]["config"]["routes"]]
     analytics = json.loads((out / "analytics.json").read_text())
     hybrid = analytics["c2"]
     assert {"route", "pattern"} <= set(hybrid["never_fired"][0])
@@ -60,6 +84,14 @@ def test_sweep_writes_rows_per_config_and_route(labelled, tmp_path, fake_pool):
         html = (out / name).read_text()
         assert 'src="https://cdn.plot.ly' not in html and 'src="plotly.min.js"' in html
     assert (out / "plotly.min.js").exists()
+
+
+def test_runs_can_share_one_plotlyjs(labelled, tmp_path, fake_pool):
+    out = tmp_path / "runs" / "one"
+    run_sweep(labelled, ["router=keyword"], out, pool=fake_pool, plotlyjs="shared")
+    assert not (out / "plotly.min.js").exists() and (tmp_path / "runs" / "plotly.min.js").exists()
+    assert 'src="../plotly.min.js"' in (out / "accuracy_heatmap.html").read_text()
+    assert sum(p.stat().st_size for p in out.iterdir()) < 500_000
 
 
 def test_failed_configuration_is_reported_and_others_kept(labelled, tmp_path, fake_pool):

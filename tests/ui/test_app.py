@@ -71,7 +71,8 @@ def app_url(backend, tmp_path_factory):
     bench = tmp_path_factory.mktemp("bench")
     data = bench / "labelled.jsonl"
     data.write_text("".join(json.dumps({"query": q, "route": r}) + "\n" for q, r in LABELLED), encoding="utf-8")
-    proc, url = launch(f"ollama.host={backend.url}", f"benchmarks.data={data}", f"benchmarks.out_dir={bench / 'runs'}",
+    proc, url = launch(f"ollama.host={backend.url}", f"benchmarks.data={data}", f"benchmarks.data_dir={bench}",
+                       f"benchmarks.out_dir={bench / 'runs'}",
                        f"benchmarks.calibrated_path={bench / 'calibrated.yaml'}")
     yield url
     stop(proc)

@@ -17,9 +17,12 @@ from router.schema import Chunk, GenerationStats
 from router.service import ChatService, Expert
 from router.strategies.keyword import KeywordRoutingStrategy
 from ui.api import build_api
+from ui.auth import Principal, Role
 from ui.card import answer_footer, format_us, routing_card, similarity_bar
 from ui.chat import ChatSession, correct_route, respond, try_other
 from ui.playground import route_lines
+
+ADMIN = Principal("root", Role.ADMIN, "127.0.0.1")
 
 
 class Scripted:
@@ -47,7 +50,7 @@ def test_card_pieces():
 
 def test_respond_streams_and_ends_with_card_and_stats(routes):
     session = ChatSession()
-    outputs = list(respond(service(routes), None, "write a python function", [], session))
+    outputs = list(respond(service(routes), None, ADMIN, "write a python function", [], session))
     chat, box, _ = outputs[-1]
     assert box == "" and chat[0] == {"role": "user", "content": "write a python function"}
     final = chat[-1]["content"]
@@ -60,13 +63,13 @@ def test_respond_streams_and_ends_with_card_and_stats(routes):
 
 def test_respond_without_backend_shows_card_and_notice(routes):
     err = ProviderUnavailable("Ollama is not reachable at http://127.0.0.1:9. Start it with: ollama serve")
-    chat, _, _ = list(respond(service(routes, err), None, "write a python function", [], ChatSession()))[-1]
+    chat, _, _ = list(respond(service(routes, err), None, ADMIN, "write a python function", [], ChatSession()))[-1]
     final = chat[-1]["content"]
     assert "No model answered" in final and "ollama serve" in final and "route **code**" in final
 
 
 def test_empty_message_is_not_sent(routes):
-    outputs = list(respond(service(routes), None, "   ", [], ChatSession()))
+    outputs = list(respond(service(routes), None, ADMIN, "   ", [], ChatSession()))
     assert len(outputs) == 1 and outputs[0][0] == []
 
 
@@ -108,33 +111,34 @@ def wired(routes, fake_encoder, tmp_path):
 def test_turns_are_logged_and_corrections_change_routing_at_once(wired):
     svc, flywheel = wired
     session = ChatSession()
-    list(respond(svc, flywheel, "zorblax frobnicate quux", [], session))
+    list(respond(svc, flywheel, ADMIN, "zorblax frobnicate quux", [], session))
     [event] = flywheel.store.routing_events()
     assert event.query == "zorblax frobnicate quux" and event.outcome == "answered" and event.model
-    assert "now go to **math**" in correct_route(flywheel, session, "math")
+    assert "now go to **math**" in correct_route(svc, flywheel, ADMIN, session, "math")
     assert svc.route("zorblax frobnicate quux").route == "math"
     [correction] = flywheel.store.corrections()
     assert correction.right_route == "math" and correction.wrong_route == event.route
-    assert "Undid" in undo_correction(flywheel, correction.id)
+    assert "Undid" in undo_correction(flywheel, ADMIN, correction.id)
     assert svc.route("zorblax frobnicate quux").route != "math" and flywheel.store.corrections() == []
 
 
 def test_try_other_then_vote_stores_a_preference(wired):
     svc, flywheel = wired
     session = ChatSession()
-    list(respond(svc, flywheel, "write a python function", [], session))
+    list(respond(svc, flywheel, ADMIN, "write a python function", [], session))
     *_, last = list(try_other(svc, session))
-    prompt, side_a, side_b, _card, state, _tabs = last
+    prompt, expert_a, expert_b, side_a, side_b, _card, state, _tabs = last
     assert prompt == "write a python function" and "professor" in side_a and "zoomer" in side_b
-    assert vote(flywheel, "b", state).startswith("Saved preference")
+    assert (expert_a, expert_b) == ("professor", "zoomer"), "the dropdowns name the experts in the panels"
+    assert vote(flywheel, ADMIN, "b", state).startswith("Saved preference")
     [pref] = flywheel.store.preferences()
     assert (pref.expert_a, pref.expert_b, pref.verdict, pref.route) == ("professor", "zoomer", "b", "code")
-    rows, chart, corrections, message = load_tables(flywheel, "(all)", "zoomer", "(all)")
+    rows, chart, corrections, message = load_tables(flywheel, ADMIN, "(all)", "zoomer", "(all)")
     assert len(rows) == 1 and chart is not None and "1 preferences" in message
-    path, note = export(flywheel, "routing")
+    path, note = export(flywheel, ADMIN, "routing")
     assert json.loads(open(path).read().splitlines()[0]) == {
         "prompt": "write a python function", "chosen": "zoomer", "rejected": "professor"}
-    assert "Deleted" in delete_preference(flywheel, pref.id) and flywheel.store.preferences() == []
+    assert "Deleted" in delete_preference(flywheel, ADMIN, pref.id) and flywheel.store.preferences() == []
 
 
 def test_compare_streams_both_sides(wired):
@@ -143,7 +147,7 @@ def test_compare_streams_both_sides(wired):
                                                       CompareState()))
     assert "Sure, here it is." in side_a and "Sure, here it is." in side_b and "route **code**" in card
     assert set(state.done) == {0, 1}
-    assert vote(None, "a", state).startswith("⚠️")
+    assert vote(None, ADMIN, "a", state).startswith("⚠️")
 
 
 def test_a_broken_store_never_breaks_the_chat(wired, monkeypatch):
@@ -153,15 +157,15 @@ def test_a_broken_store_never_breaks_the_chat(wired, monkeypatch):
         raise StoreError("Cannot write preferences: database or disk is full.")
 
     monkeypatch.setattr(flywheel.store, "add_routing_event", full)
-    chat, _, _ = list(respond(svc, flywheel, "write a python function", [], ChatSession()))[-1]
+    chat, _, _ = list(respond(svc, flywheel, ADMIN, "write a python function", [], ChatSession()))[-1]
     assert chat[-1]["content"].startswith("Sure, here it is.")
 
 
 def test_correcting_a_keyword_decision_overrules_the_rule_where_l2_agrees(wired):
     svc, flywheel = wired
     session = ChatSession()
-    list(respond(svc, flywheel, "write a python function", [], session))
-    message = correct_route(flywheel, session, "math")
+    list(respond(svc, flywheel, ADMIN, "write a python function", [], session))
+    message = correct_route(svc, flywheel, ADMIN, session, "math")
     assert "python function" in message and "re-checks" in message
     decision = svc.route("write a python function")
     assert (decision.tier, decision.route) == ("L2", "math")
@@ -171,8 +175,8 @@ def test_correcting_a_keyword_decision_overrules_the_rule_where_l2_agrees(wired)
                                                               svc.router.semantic.encoder, threshold=0.3, top_k=1))
     assert Flywheel(flywheel.store, restarted).restore() == 1
     assert restarted.route("write a python function").route == "math"
-    *_, corrections, _ = load_tables(flywheel, "(all)", "(all)", "(all)")
-    assert corrections[0][3:] == ["code", "math", "python function"]
+    *_, corrections, _ = load_tables(flywheel, ADMIN, "(all)", "(all)", "(all)")
+    assert corrections[0][5:] == ["code", "math", "python function"]
     [correction] = flywheel.store.corrections()
-    assert "Undid" in undo_correction(flywheel, correction.id)
+    assert "Undid" in undo_correction(flywheel, ADMIN, correction.id)
     assert svc.route("write a python function").route == "code" and svc.router.contested_rules == {}
