@@ -2,7 +2,8 @@
 
 One SQLite file in WAL mode; every record is written in its own transaction, so a record whose
 `add_*` call returned is on disk even if the process is killed the next instant. The schema is
-versioned with `PRAGMA user_version`; `MIGRATIONS[i]` takes a file from version i to i + 1.
+versioned with `PRAGMA user_version`; `MIGRATIONS[i]` (forensics.store_migrations) takes a file
+from version i to i + 1.
 
 Text is stored exactly, control characters included, except that lone UTF-16 surrogates (which
 UTF-8, and so SQLite and JSON files, cannot hold) become U+FFFD when a record is written, and that
@@ -18,7 +19,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
@@ -37,6 +38,7 @@ from forensics.preference_records import (
     clip_text,
     utc_iso,
 )
+from forensics.store_migrations import MIGRATIONS
 from router.errors import RouterError
 
 __all__ = [
@@ -64,40 +66,6 @@ CLIPPED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _v1_tables(conn: sqlite3.Connection) -> None:
-    conn.execute("""CREATE TABLE preferences (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a deleted vote's id is never reused
-        prompt TEXT NOT NULL, history TEXT NOT NULL, answer_a TEXT NOT NULL, answer_b TEXT NOT NULL,
-        expert_a TEXT NOT NULL, model_a TEXT NOT NULL, expert_b TEXT NOT NULL, model_b TEXT NOT NULL,
-        verdict TEXT NOT NULL CHECK (verdict IN ('a', 'b', 'tie', 'both_bad')),
-        route TEXT, decision TEXT, timings TEXT, created_at TEXT NOT NULL, app_version TEXT NOT NULL)""")
-    conn.execute("""CREATE TABLE corrections (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, wrong_route TEXT, right_route TEXT NOT NULL,
-        decision TEXT, created_at TEXT NOT NULL, undone_at TEXT, app_version TEXT NOT NULL)""")
-    conn.execute("""CREATE TABLE routing_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, query TEXT NOT NULL, route TEXT NOT NULL, expert TEXT NOT NULL,
-        model TEXT, tier TEXT NOT NULL, score REAL NOT NULL, margin REAL NOT NULL, router_us REAL NOT NULL,
-        ttft_ms REAL, total_ms REAL, outcome TEXT NOT NULL, error TEXT, created_at TEXT NOT NULL,
-        app_version TEXT NOT NULL)""")
-    for table, column in (("preferences", "created_at"), ("preferences", "route"),
-                          ("corrections", "created_at"), ("routing_events", "created_at")):
-        conn.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
-
-
-def _v2_accounts(conn: sqlite3.Connection) -> None:
-    """Who made each record, visitors' corrections kept apart, one vote per pair per user, clipped lengths."""
-    for table in ("preferences", "corrections", "routing_events"):
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN user TEXT NOT NULL DEFAULT ''")  # '': before accounts
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN original_chars INTEGER")
-        conn.execute(f"CREATE INDEX {table}_user ON {table} (user)")
-    conn.execute("ALTER TABLE corrections ADD COLUMN scope TEXT NOT NULL DEFAULT 'global' "
-                 "CHECK (scope IN ('global', 'session'))")
-    conn.execute("ALTER TABLE preferences ADD COLUMN pair_id TEXT")
-    conn.execute("CREATE UNIQUE INDEX preferences_pair_user ON preferences (pair_id, user) WHERE pair_id IS NOT NULL")
-
-
-# MIGRATIONS[i] takes a file from schema version i to i + 1; append, never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables, _v2_accounts]
 
 
 def _installed_version() -> str:

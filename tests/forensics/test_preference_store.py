@@ -16,6 +16,7 @@ import pytest
 
 import forensics.preference_store as store_module
 from forensics.preference_store import Correction, Preference, PreferenceStore, RoutingEvent, StoreError, clean_text
+from forensics.store_migrations import v1_tables
 from router.errors import RouterError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -390,7 +391,7 @@ def test_records_survive_sigkill(tmp_path):
 def test_v1_file_gains_users_scopes_pairs_and_clipped_lengths(tmp_path):
     path = tmp_path / "v1.sqlite3"
     with closing(sqlite3.connect(path)) as conn:  # a file as the release before accounts wrote it
-        store_module._v1_tables(conn)
+        v1_tables(conn)
         conn.execute("PRAGMA user_version = 1")
         conn.execute("INSERT INTO preferences (prompt, history, answer_a, answer_b, expert_a, model_a, expert_b, "
                      "model_b, verdict, route, created_at, app_version) VALUES ('2+2?', '[]', '4', 'five', "

@@ -68,6 +68,7 @@ def test_labeler_signs_in_votes_on_the_pair_on_screen_and_sees_their_data(workbe
                 page.wait_for_function(
                     "document.querySelector('#data-message')?.innerText.includes('Your records (bob)')",
                     timeout=30_000)
+                page.wait_for_selector("#data-chart .js-plotly-plot", timeout=30_000)
                 page.screenshot(path=str(ARTIFACTS / "data-labeler.png"), full_page=True)
                 data_text = page.inner_text("#data-preferences")
             finally:
