@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from forensics.encoder_cache import MemoEncoder
+from forensics.metrics import evaluate
 from router.config import CONFIG_DIR, build_encoder, build_router, load_config
 from router.data import load_labelled
 from router.errors import ConfigError
@@ -151,8 +153,6 @@ def run_calibrate(data: str | Path, overrides: Sequence[str] = (), out: str | Pa
     a src such as "../plotly.min.js" points it at one shared copy.
     """
     from forensics import plots
-    from forensics.benchmark_suite import evaluate
-    from forensics.sweep import MemoEncoder
 
     cfg = load_config(overrides)
     if not cfg.router.get("semantic"):

@@ -31,3 +31,33 @@ def test_the_core_imports_neither_ui_nor_forensics(path):
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_forensics_imports_no_ui(path):
     assert not imports(path) & {"ui", "gradio"}
+
+
+def _package_graph(package: str) -> dict[str, set[str]]:
+    """Module-level imports between the modules of one package (imports inside functions do not count)."""
+    graph = {}
+    for path in sorted((ROOT / package).glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        top = re.findall(rf"^(?:from|import)\s+{package}(?:\.(\w+)|\s+import\s+([\w, ]+))", text, re.MULTILINE)
+        names = set()
+        for sub, listed in top:
+            names |= {sub} if sub else {n.strip() for n in listed.split(",")}
+        graph[path.stem] = {n for n in names if (ROOT / package / f"{n}.py").exists()} - {path.stem}
+    return graph
+
+
+@pytest.mark.parametrize("package", ["router", "forensics", "ui"])
+def test_no_import_cycles(package):
+    graph = _package_graph(package)
+    done: set[str] = set()
+
+    def visit(node: str, stack: tuple[str, ...]) -> None:
+        assert node not in stack, f"import cycle: {' -> '.join((*stack, node))}"
+        if node in done:
+            return
+        for nxt in graph.get(node, ()):
+            visit(nxt, (*stack, node))
+        done.add(node)
+
+    for node in graph:
+        visit(node, ())

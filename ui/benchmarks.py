@@ -23,7 +23,8 @@ import gradio as gr
 from forensics import plots, workspace
 from forensics.calibrate import run_calibrate, write_calibrated_config
 from forensics.grid import MAX_ENCODERS, GridError, NeedsConfirmation, parse_grid, redact
-from forensics.sweep import EncoderPool, best_config, run_sweep
+from forensics.encoder_cache import EncoderPool
+from forensics.sweep import best_config, run_sweep
 from router.config import load_config
 from router.errors import RouterError
 from ui.auth import Accounts, caller

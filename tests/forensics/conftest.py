@@ -40,7 +40,7 @@ def labelled(tmp_path):
 @pytest.fixture
 def fake_pool():
     """An encoder pool that builds the deterministic fake encoder instead of the model."""
-    from forensics.sweep import EncoderPool
+    from forensics.encoder_cache import EncoderPool
     from tests.conftest import FakeEncoder
 
     return EncoderPool(factory=lambda cfg: FakeEncoder())

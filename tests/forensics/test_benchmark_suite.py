@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from forensics.benchmark_suite import main, percentile_us
+from forensics.__main__ import main
+from forensics.metrics import percentile_us
 
 ROWS = [
     {"query": "I want you to act as a stand-up comedian", "route": "roleplay", "source": "a"},
@@ -78,3 +79,14 @@ def test_feedback_reports_before_after_and_lift(data, capsys):
 def test_feedback_fraction_is_checked(data, capsys):
     assert main(["feedback", "--data", str(data), "--fraction", "1.5", "router=keyword"]) == 2
     assert "--fraction must be between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["forensics", "forensics.benchmark_suite"])
+def test_both_entry_points_run_the_command_line(module, data):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", module, "accuracy", "--data", str(data), "--json", "router=keyword"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["n"] == 5

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from forensics.benchmark_suite import main
+from forensics.__main__ import main
 from forensics.calibrate import Rankings, accuracy_at, fit_thresholds, run_calibrate
 from router.config import build_router, load_config
 from tests.conftest import FakeEncoder

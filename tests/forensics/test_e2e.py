@@ -2,7 +2,7 @@
 
 import json
 
-from forensics.benchmark_suite import main
+from forensics.__main__ import main
 from tests.support.backends import FakeLLMServer
 
 ROWS = [

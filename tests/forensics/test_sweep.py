@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 import forensics.sweep as sweep_module
-from forensics.benchmark_suite import main
-from forensics.sweep import MemoEncoder, expand_grid, run_sweep, split_values
+from forensics.__main__ import main
+import forensics.encoder_cache as encoder_cache
+from forensics.encoder_cache import MemoEncoder
+from forensics.sweep import expand_grid, run_sweep, split_values
 from router.errors import ConfigError
 from tests.conftest import FakeEncoder
 
@@ -39,7 +41,7 @@ def test_memo_encoder_embeds_each_text_once():
 
 
 def test_encoder_pool_keeps_the_most_recently_used(monkeypatch):
-    monkeypatch.setattr(sweep_module, "config_key", str)
+    monkeypatch.setattr(encoder_cache, "config_key", str)
     built = []
 
     def factory(cfg):
@@ -48,7 +50,7 @@ def test_encoder_pool_keeps_the_most_recently_used(monkeypatch):
         encoder.model_id = cfg
         return encoder
 
-    pool = sweep_module.EncoderPool(factory, max_encoders=2)
+    pool = encoder_cache.EncoderPool(factory, max_encoders=2)
     a = pool.get("a")
     a.encode(["x"])
     assert pool.get("b") is not a and pool.get("a") is a  # "a" is now the most recently used

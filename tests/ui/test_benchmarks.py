@@ -10,7 +10,7 @@ import gradio as gr
 import pytest
 
 import ui.benchmarks as benchmarks
-from forensics.sweep import EncoderPool
+from forensics.encoder_cache import EncoderPool
 from router.config import CONFIG_DIR, load_config
 from tests.conftest import FakeEncoder
 from ui.auth import Accounts, parse_users

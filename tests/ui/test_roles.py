@@ -17,7 +17,7 @@ from ui.api import build_api
 from ui.auth import Accounts, Forbidden, Principal, Role, caller, parse_keys, parse_users
 from ui.card import safe_markdown
 from ui.chat import ChatSession, correct_route, respond, try_other
-from ui.compare import CompareState, vote
+from ui.compare import vote
 from ui.data import delete_preference, export, load_tables, promote_correction, undo_correction
 from ui.limits import BodyLimit, Limits, RateLimiter
 

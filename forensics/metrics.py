@@ -1,0 +1,69 @@
+"""Routing metrics over labelled queries, shared by every benchmark (accuracy, sweep, calibrate, feedback)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from router.hybrid import HybridRouter
+from router.schema import LabelledQuery
+
+
+def percentile_us(samples_ns: Sequence[int], q: float) -> float:
+    """The q-th percentile of nanosecond samples, in microseconds.
+
+    >>> percentile_us([1000, 2000, 3000], 50)
+    2.0
+    """
+    return round(float(np.percentile(np.asarray(samples_ns, dtype=np.float64), q)) / 1000, 2)
+
+
+def progress(items: Sequence[Any], desc: str) -> Any:
+    """A progress bar on stderr where stderr is a terminal; the items unchanged elsewhere."""
+    return tqdm(items, desc=desc, file=sys.stderr, disable=None, leave=False)
+
+
+def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, Any]:
+    """Route every row and report accuracy overall, per route, per source and per tier."""
+    expert_of = {name: r.expert for name, r in router.routes.items()}
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    tiers: Counter = Counter()
+    l1_right = expert_right = right = 0
+    by_source: dict[str, list[bool]] = defaultdict(list)
+    for row in progress(rows, "routing"):
+        decision = router.route(row.query)
+        ok = decision.route == row.route
+        confusion[row.route][decision.route] += 1
+        tiers[decision.tier] += 1
+        right += ok
+        expert_right += decision.expert == expert_of[row.route]
+        l1_right += ok and decision.tier == "L1"
+        if row.source:
+            by_source[row.source].append(ok)
+    n = len(rows)
+    predicted = Counter(p for c in confusion.values() for p in c.elements())
+    per_route = {}
+    for name in router.routes:
+        total = sum(confusion[name].values())
+        hits = confusion[name][name]
+        per_route[name] = {
+            "n": total,
+            "accuracy": round(hits / total, 4) if total else None,
+            "precision": round(hits / predicted[name], 4) if predicted[name] else None,
+        }
+    return {
+        "n": n,
+        "accuracy": round(right / n, 4),
+        "expert_accuracy": round(expert_right / n, 4),
+        "per_route": per_route,
+        "l1_coverage": round(tiers["L1"] / n, 4),
+        "l1_precision": round(l1_right / tiers["L1"], 4) if tiers["L1"] else None,
+        "tier_share": {t: round(tiers[t] / n, 4) for t in ("L1", "L2", "default")},
+        "confusion": {t: dict(confusion[t]) for t in router.routes if confusion[t]},
+        "per_source": {s: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for s, v in sorted(by_source.items())},
+    }
