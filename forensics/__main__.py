@@ -6,6 +6,8 @@
     python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]
     python -m forensics.benchmark_suite sweep --e2e --data FILE [--per-route 3] [--out DIR] [key=value ...]
     python -m forensics.benchmark_suite calibrate --data FILE [--out FILE.yaml] [--plots DIR] [--json] [key=value ...]
+    python -m forensics crossval --data FILE [--data FILE2] [--folds 5] [--seed 0] [--json] [key=value ...]
+    python -m forensics.benchmark_suite rules    --data FILE [--data FILE2 ...] [--min-precision 0.98] [--json] [key=value ...]
 
 With --json the last line printed is one JSON object with the figures.
 """
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from forensics import rules
 from forensics.benchmark_suite import measure_feedback, measure_latency, sentence_transformers_baseline
 from forensics.metrics import evaluate
 from router.config import build_router, load_config
@@ -77,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--plots", help="folder for the threshold curve (default: next to the config)")
     p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
     p.add_argument("overrides", nargs="*", help="Hydra-style overrides of the config to calibrate")
+    rules.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "rules":
+        return rules.run(args)
     if args.command in ("sweep", "calibrate"):
         return _grid_command(args)
     overrides = list(args.overrides)
@@ -128,6 +134,21 @@ def _grid_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))
     return 130 if report.get("interrupted") else 0
+
+
+def _crossval_command(args: argparse.Namespace) -> int:
+    """The crossval subcommand (forensics.crossval)."""
+    from forensics import crossval
+
+    try:
+        report = crossval.run_crossval(args.data, folds=args.folds, seed=args.seed, overrides=args.overrides)
+    except RouterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    crossval.print_crossval(report)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":

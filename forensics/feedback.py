@@ -15,16 +15,24 @@ from forensics.preference_records import SCOPES, VERDICTS, Correction, Preferenc
 from forensics.preference_store import PreferenceStore
 from router.errors import ConfigError
 from router.hybrid import HybridRouter
-from router.schema import Message, RouteDecision
+from router.schema import Learned, Message, RouteDecision
 from router.service import Finished
 
-__all__ = ["Flywheel", "SameRouteError", "Saved", "outcome_of", "overruled_rule"]
+__all__ = ["Corrected", "Flywheel", "SameRouteError", "Saved", "outcome_of", "overruled_rule"]
 
 log = logging.getLogger(__name__)
 
 
 class SameRouteError(ConfigError):
     """A correction named the route the query already went to, so it would teach the router nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """A stored correction: its id, and what the router learned from it (None: stored only, a visitor's)."""
+
+    id: int
+    learned: Learned | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,7 @@ class Flywheel:
 
     def restore(self) -> int:
         """Put the stored, active, global corrections back into the router (at start-up); returns how many."""
-        return self._apply(self.store.corrections(scope="global"))
+        return len(self._apply(self.store.corrections(scope="global")))
 
     def record_turn(self, query: str, decision: RouteDecision, done: Finished, *, user: str = "") -> int:
         """One routed chat turn: decision, tier, scores, timings, expert, model and outcome."""
@@ -95,7 +103,7 @@ class Flywheel:
         return Saved(record_id, replaced=earlier is not None)
 
     def correct(self, query: str, decision: RouteDecision | None, right_route: str, *, user: str = "",
-                scope: str = "global") -> int:
+                scope: str = "global") -> Corrected:
         """"This should have gone to `right_route`": stored, and for a global correction applied at once.
 
         A 'session' correction (a visitor's) is stored but left out of the router: the UI applies it
@@ -112,10 +120,11 @@ class Flywheel:
             decision=decision.to_dict() if decision else None, created_at=None, undone_at=None,
             app_version=self.app_version, user=user, scope=scope,  # type: ignore[arg-type]
         ))
-        if scope == "global":
-            # The stored text (cleaned, clipped) is what restore and undo see, so the router gets that too.
-            self._apply([self.store.correction(correction_id)])  # type: ignore[list-item]
-        return correction_id
+        if scope != "global":
+            return Corrected(correction_id)
+        # The stored text (cleaned, clipped) is what restore and undo see, so the router gets that too.
+        [learned] = self._apply([self.store.correction(correction_id)])  # type: ignore[list-item]
+        return Corrected(correction_id, learned)
 
     def promote(self, correction_id: int) -> bool:
         """Make a visitor's session correction global (an admin's call) and apply it to the router at once."""
@@ -137,25 +146,13 @@ class Flywheel:
             self._unapply(undone)
         return True
 
-    def _apply(self, corrections: Sequence[Correction]) -> int:
-        """Add corrections to the L2 index (one encoder call) and contest the L1 rules they overrule.
-
-        Corrections to routes this router does not have (the config changed since) are skipped.
-        """
-        kept = [c for c in corrections if c.right_route in self.router.routes]
-        if self.router.semantic is not None and kept:
-            self.router.semantic.add_utterances([(c.query, c.right_route) for c in kept])
-        for c in kept:
-            if (pattern := overruled_rule(c.decision, c.right_route)) is not None:
-                self.router.contest(pattern, c.right_route)
-        return len(kept)
+    def _apply(self, corrections: Sequence[Correction]) -> list[Learned]:
+        """Teach the router the corrections; those to routes it does not have (the config changed) are skipped."""
+        return self.router.learn([(c.query, c.right_route) for c in corrections if c.right_route in self.router.routes])
 
     def _unapply(self, correction: Correction) -> None:
-        """Take one applied correction back out of the L2 index and the contested L1 rules."""
-        if self.router.semantic is not None:
-            self.router.semantic.remove_utterance(correction.query, correction.right_route)
-        if (pattern := overruled_rule(correction.decision, correction.right_route)) is not None:
-            self.router.uncontest(pattern, correction.right_route)
+        """Take one applied correction back out of the router."""
+        self.router.unlearn(correction.query, correction.right_route)
 
 
 def overruled_rule(decision: dict | None, right_route: str) -> str | None:

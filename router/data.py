@@ -13,7 +13,7 @@ from router.schema import LabelledQuery
 def load_labelled(path: str | Path, routes: Collection[str] | None = None) -> list[LabelledQuery]:
     """Read a labelled JSONL file; a bad line raises DataError naming the file and line number.
 
-    Blank lines are skipped. Extra keys are allowed; `source`, when present, is kept.
+    Blank lines are skipped. Extra keys are allowed; `source` and `dataset`, when present, are kept.
     """
     path = Path(path)
     try:
@@ -39,7 +39,8 @@ def load_labelled(path: str | Path, routes: Collection[str] | None = None) -> li
                 raise DataError(f"{where}: 'route' must be a string.")
             if routes is not None and route not in routes:
                 raise DataError(f"{where}: unknown route '{route}'. Available: {', '.join(routes)}")
-            rows.append(LabelledQuery(query=query, route=route, line=number, source=str(row.get("source", ""))))
+            rows.append(LabelledQuery(query=query, route=route, line=number, source=str(row.get("source", "")),
+                                     dataset=str(row.get("dataset", ""))))
     if not rows:
         raise DataError(f"{path} holds no labelled rows.")
     return rows

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from time import perf_counter_ns
 
 from router.errors import ConfigError
-from router.protocols import RoutingStrategy
-from router.schema import Route, RouteDecision, TierTimings
-from router.strategies.semantic import SemanticRoutingStrategy
+from router.protocols import LearnsExamples, RankingStrategy, RoutingStrategy
+from router.schema import Learned, Route, RouteDecision, TierTimings
 from router.text import clean_query
 
 
@@ -21,7 +20,8 @@ class HybridRouter:
     time each tier took.
     A keyword rule that users have corrected (`contest`) no longer decides alone: when it fires, L2
     ranks the query too, and if L2 confidently picks a route the corrections named, L2 decides.
-    Uncorrected rules keep the microsecond path.
+    Uncorrected rules keep the microsecond path. Corrections come in through `learn` and go out
+    through `unlearn`, the one place that updates both the L2 examples and the contested rules.
     """
 
     def __init__(
@@ -29,7 +29,7 @@ class HybridRouter:
         routes: Sequence[Route],
         default_route: str,
         keyword: RoutingStrategy | None = None,
-        semantic: SemanticRoutingStrategy | None = None,
+        semantic: RankingStrategy | None = None,
     ) -> None:
         self.routes = {r.name: r for r in routes}
         if default_route not in self.routes:
@@ -41,6 +41,44 @@ class HybridRouter:
         # L1 pattern -> routes users said its decisions should have gone to (with counts); replaced
         # whole on every change, so routing threads never see it half-updated.
         self._contested: dict[str, Counter] = {}
+
+    def learn(self, pairs: Sequence[tuple[str, str]]) -> list[Learned]:
+        """Corrections ("this query belongs on that route"), in effect from the next query on.
+
+        Each query becomes an L2 example of its route (one encoder call for all of them), and the L1
+        rule that decides it for another route, if any, is contested.
+        """
+        for _, route in pairs:
+            if route not in self.routes:
+                raise ConfigError(f"Unknown route '{route}'. Available: {', '.join(self.routes)}")
+        examples = isinstance(self.semantic, LearnsExamples)
+        if examples and pairs:
+            self.semantic.add_utterances(list(pairs))  # type: ignore[union-attr]
+        learned = []
+        for query, route in pairs:
+            rule = self._rule_against(query, route)
+            if rule is not None:
+                self.contest(rule, route)
+            learned.append(Learned(query, route, examples, rule))
+        return learned
+
+    def unlearn(self, query: str, route: str) -> Learned | None:
+        """Take one `learn` back; None when the router holds no such correction."""
+        removed = isinstance(self.semantic, LearnsExamples) and self.semantic.remove_utterance(query, route)
+        rule = self._rule_against(query, route)
+        uncontested = rule is not None and self.uncontest(rule, route)
+        if not removed and not uncontested:
+            return None
+        return Learned(query, route, bool(removed), rule if uncontested else None)
+
+    def _rule_against(self, query: str, route: str) -> str | None:
+        """The L1 pattern that sends `query` to a route other than `route`, if one fires."""
+        if self.keyword is None or not query.strip():
+            return None
+        decision = self.keyword.route(clean_query(query))
+        if decision is None or decision.rule is None or decision.route == route:
+            return None
+        return decision.rule.pattern
 
     def contest(self, pattern: str, right_route: str) -> None:
         """Record that a decision of the L1 rule `pattern` should have gone to `right_route`."""
@@ -100,12 +138,17 @@ class HybridRouter:
                 score=l2.score,
                 margin=l2.margin,
                 top_routes=l2.top_routes,
-                reason=(
-                    f"no keyword rule fired; best route '{l2.route}' scored {l2.score:.3f} with margin "
-                    f"{l2.margin:.3f} (needs >= {self.semantic.threshold_for(l2.route)} and >= {self.semantic.margin})"
-                ),
+                reason=f"no keyword rule fired; best route '{l2.route}' scored {l2.score:.3f} with margin "
+                       f"{l2.margin:.3f}" + self._needs(l2.route),
             )
         return self._timed(decision, start, l1_us, l2_us)
+
+    def _needs(self, route: str) -> str:
+        """What L2 needed to decide, where the strategy says (similarity strategies have thresholds)."""
+        threshold_for, margin = getattr(self.semantic, "threshold_for", None), getattr(self.semantic, "margin", None)
+        if threshold_for is None or margin is None:
+            return ", under what L2 needs to decide"
+        return f" (needs >= {threshold_for(route)} and >= {margin})"
 
     def _recheck(self, query: str, l1: RouteDecision, start: int, l1_us: float) -> RouteDecision:
         """A corrected rule fired: L2 decides if it confidently picks a route the corrections named."""

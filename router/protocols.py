@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from router.schema import Chunk, Message, RouteDecision
+from router.schema import Chunk, Message, Ranking, RouteDecision
 
 
 @runtime_checkable
@@ -16,6 +16,40 @@ class RoutingStrategy(Protocol):
 
     def route(self, query: str) -> RouteDecision | None:
         """Return a decision, or None when this strategy has no confident answer."""
+        ...
+
+
+@runtime_checkable
+class RankingStrategy(Protocol):
+    """The L2 tier: ranks every route for a query, and says whether the ranking is confident enough.
+
+    HybridRouter asks `accepts` before it lets L2 decide, and re-ranks queries that fire a
+    corrected L1 rule, so it needs the ranking, not only a decision.
+    """
+
+    def rank(self, query: str) -> Ranking:
+        """Every route scored against the query, best first."""
+        ...
+
+    def accepts(self, ranking: Ranking) -> bool:
+        """Whether the ranking is confident enough to route on."""
+        ...
+
+    def decide(self, ranking: Ranking) -> RouteDecision:
+        """The decision the ranking implies, whether or not it is accepted."""
+        ...
+
+
+@runtime_checkable
+class LearnsExamples(Protocol):
+    """A tier that takes labelled examples at run time (users' corrections), with no restart."""
+
+    def add_utterances(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Learn (text, route) examples at once."""
+        ...
+
+    def remove_utterance(self, text: str, route: str) -> bool:
+        """Forget the latest example with this text and route; False if there is none."""
         ...
 
 

@@ -45,6 +45,38 @@ class RouteScore:
 
 
 @dataclass(frozen=True, slots=True)
+class Ranking:
+    """The L2 tier's view of one query: every route's similarity, best first, and the best route's lead.
+
+    `margin` is in the units of whatever ordered the routes (`by`): cosine similarity, or a learned
+    model's score.
+    """
+
+    scores: tuple[RouteScore, ...]
+    margin: float
+    by: str = "similarity"
+
+    @property
+    def best(self) -> RouteScore:
+        return self.scores[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What the router did with one correction ("`query` belongs on `route`").
+
+    `examples` says whether the L2 tier took the query as an example; `contested_rule` is the L1
+    pattern that decided the query for another route and now defers to L2 when it fires (None if no
+    rule did).
+    """
+
+    query: str
+    route: str
+    examples: bool
+    contested_rule: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TierTimings:
     """Time spent per tier for one decision, in microseconds (None: the tier did not run)."""
 
@@ -84,6 +116,7 @@ class LabelledQuery:
     route: str
     line: int
     source: str = ""
+    dataset: str = ""  # the upstream collection: rows of one dataset are held out together in cross-validation
 
 
 @dataclass(frozen=True, slots=True)

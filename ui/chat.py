@@ -8,7 +8,7 @@ from functools import partial
 
 import gradio as gr
 
-from forensics.feedback import Flywheel, SameRouteError, overruled_rule
+from forensics.feedback import Flywheel, SameRouteError
 from forensics.preference_store import StoreError
 from router.errors import InvalidQueryError
 from router.schema import Message, RouteDecision
@@ -141,18 +141,17 @@ def correct_route(service: ChatService, flywheel: Flywheel | None, principal: Pr
     if flywheel is None:
         return "⚠️ Not saved: the preference store is not available (see the Data tab)."
     try:
-        correction = flywheel.correct(session.last.prompt, decision, route, user=principal.name)
+        saved = flywheel.correct(session.last.prompt, decision, route, user=principal.name)
     except SameRouteError as e:
         return str(e)
     except StoreError as e:
         return f"⚠️ Not saved: {e}"
-    if overruled_rule(decision.to_dict(), route) is not None:
-        rule = decision.rule
-        return (f"Correction #{correction} saved. This query was decided by the keyword rule `{rule.pattern}` of "
-                f"route {rule.route}: from now on, when that rule fires, the semantic tier re-checks the query and "
-                f"sends it to **{route}** if it ranks {route} first. To retire the rule, edit conf/routes/ "
-                "(undo the correction in the Data tab).")
-    return (f"Correction #{correction} saved: queries like this now go to **{route}** "
+    rule = saved.learned.contested_rule if saved.learned else None
+    if rule is not None:
+        return (f"Correction #{saved.id} saved. This query is decided by the keyword rule `{rule}`: from now on, "
+                f"when that rule fires, the semantic tier re-checks the query and sends it to **{route}** if it "
+                f"ranks {route} first. To retire the rule, edit conf/routes/ (undo the correction in the Data tab).")
+    return (f"Correction #{saved.id} saved: queries like this now go to **{route}** "
             "(undo it in the Data tab).")
 
 

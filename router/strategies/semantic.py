@@ -13,7 +13,7 @@ import numpy as np
 
 from router.errors import ConfigError
 from router.protocols import Encoder
-from router.schema import Route, RouteDecision, RouteScore
+from router.schema import Ranking, Route, RouteDecision, RouteScore
 from router.strategies.linear_head import FittedHead, LinearHead
 
 log = logging.getLogger(__name__)
@@ -28,23 +28,6 @@ def top_k_mean(scores: np.ndarray, k: int) -> float:
     if len(scores) <= k:
         return float(scores.mean())
     return float(np.partition(scores, len(scores) - k)[-k:].mean())
-
-
-@dataclass(frozen=True, slots=True)
-class Ranking:
-    """Every route's similarity to one query, best first, and the best route's lead.
-
-    `margin` is in the units of whatever ordered the routes: cosine similarity, or the linear
-    head's score when there is one (`by`).
-    """
-
-    scores: tuple[RouteScore, ...]
-    margin: float
-    by: str = "similarity"
-
-    @property
-    def best(self) -> RouteScore:
-        return self.scores[0]
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,12 @@ def test_a_correction_must_name_another_route(flywheel):
     assert issubclass(SameRouteError, ConfigError) and flywheel.store.corrections(include_undone=True) == []
     with pytest.raises(ConfigError, match="Unknown scope 'private'. Available: global, session"):
         flywheel.correct("write a python function", decision, "math", scope="private")
-    assert flywheel.correct("anything", None, "math") > 0  # no decision: nothing to compare with
+    assert flywheel.correct("anything", None, "math").id > 0  # no decision: nothing to compare with
 
 
 def test_a_global_correction_changes_routing_and_undo_only_by_its_owner(flywheel):
     router = flywheel.router
-    cid = flywheel.correct(ODD, router.route(ODD), "math", user="alice")
+    cid = flywheel.correct(ODD, router.route(ODD), "math", user="alice").id
     assert router.route(ODD).route == "math" and flywheel.store.correction(cid).user == "alice"
     assert flywheel.undo(cid, user="bob") is False and router.route(ODD).route == "math"
     assert flywheel.undo(cid, user="alice") is True and router.route(ODD).route != "math"
@@ -73,7 +73,7 @@ def test_a_session_correction_stays_out_of_the_router_until_promoted(flywheel, r
     router = flywheel.router
     before = router.route(ODD)
     size = router.semantic.size
-    cid = flywheel.correct(ODD, before, "math", user="anonymous:ab12cd", scope="session")
+    cid = flywheel.correct(ODD, before, "math", user="anonymous:ab12cd", scope="session").id
     stored = flywheel.store.correction(cid)
     assert (stored.scope, stored.user, stored.wrong_route) == ("session", "anonymous:ab12cd", before.route)
     assert router.route(ODD).route == before.route != "math" and router.semantic.size == size
@@ -90,7 +90,7 @@ def test_a_session_correction_stays_out_of_the_router_until_promoted(flywheel, r
 def test_undoing_a_session_correction_leaves_the_router_alone(flywheel):
     router = flywheel.router
     flywheel.correct(ODD, router.route(ODD), "math", user="alice")
-    visitor = flywheel.correct(ODD, None, "math", user="anonymous:1", scope="session")
+    visitor = flywheel.correct(ODD, None, "math", user="anonymous:1", scope="session").id
     size = router.semantic.size
     assert flywheel.undo(visitor, user="anonymous:1") is True
     assert router.semantic.size == size and router.route(ODD).route == "math"  # alice's example is still there
@@ -99,7 +99,7 @@ def test_undoing_a_session_correction_leaves_the_router_alone(flywheel):
 def test_promoting_a_keyword_correction_contests_the_rule(flywheel):
     router = flywheel.router
     cid = flywheel.correct("write a python function", router.route("write a python function"), "math",
-                           scope="session")
+                           scope="session").id
     assert router.contested_rules == {}
     flywheel.promote(cid)
     assert router.contested_rules == {"python function": {"math": 1}}
@@ -111,7 +111,7 @@ def test_the_router_learns_the_text_the_store_kept(tmp_path, routes, fake_encode
     with PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=23) as store:
         flywheel = Flywheel(store, build_router(routes, fake_encoder))
         size = flywheel.router.semantic.size
-        cid = flywheel.correct(ODD + " and a tail the store clips", None, "math")
+        cid = flywheel.correct(ODD + " and a tail the store clips", None, "math").id
         assert store.correction(cid).query == ODD and flywheel.router.route(ODD).route == "math"
         assert flywheel.undo(cid) is True and flywheel.router.semantic.size == size
 

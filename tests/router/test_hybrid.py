@@ -81,3 +81,34 @@ def test_a_corrected_rule_defers_to_l2_only_for_the_routes_users_named(routes, f
     assert hybrid.contested_rules == {} and hybrid.route(query).tier == "L1"
     with pytest.raises(ConfigError, match="Unknown route 'cooking'"):
         hybrid.contest(pattern, "cooking")
+
+
+def test_the_semantic_strategy_meets_the_l2_protocols(hybrid):
+    from router.protocols import LearnsExamples, RankingStrategy
+
+    assert isinstance(hybrid.semantic, RankingStrategy) and isinstance(hybrid.semantic, LearnsExamples)
+
+
+def test_learn_adds_an_example_and_contests_the_rule_that_decided(hybrid):
+    size = hybrid.semantic.size
+    [plain, ruled] = hybrid.learn([("zorblax frobnicate", "math"), ("write a python function", "knowledge")])
+    assert (plain.examples, plain.contested_rule) == (True, None)
+    assert ruled.contested_rule == "python function" and hybrid.contested_rules == {"python function": {"knowledge": 1}}
+    assert hybrid.semantic.size == size + 2 and hybrid.semantic.rank("zorblax frobnicate").best.route == "math"
+    undone = hybrid.unlearn("write a python function", "knowledge")
+    assert undone.contested_rule == "python function" and hybrid.contested_rules == {}
+    assert hybrid.unlearn("write a python function", "knowledge") is None, "nothing left to take back"
+    assert hybrid.semantic.size == size + 1
+
+
+def test_learning_a_route_the_rule_already_picks_contests_nothing(hybrid):
+    [learned] = hybrid.learn([("write a python function", "code")])
+    assert learned.contested_rule is None and hybrid.contested_rules == {}
+    with pytest.raises(ConfigError, match="Unknown route"):
+        hybrid.learn([("x", "nowhere")])
+
+
+def test_a_keyword_only_router_learns_contested_rules_only(routes):
+    only_l1 = HybridRouter(routes, "knowledge", keyword=KeywordRoutingStrategy(routes))
+    [learned] = only_l1.learn([("write a python function", "math")])
+    assert (learned.examples, learned.contested_rule) == (False, "python function")
