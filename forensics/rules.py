@@ -4,8 +4,8 @@
 
 A rule *decides* a query when it is the winning L1 rule (HybridRouter's decision.rule); a rule that
 matches but always loses on priority is *shadowed*; one that matches no query *never fired*.
-Precision counts decisions whose labelled route is the rule's route. Rows may carry a `dataset`
-(else `source`), which the per-rule counts and wrong examples name.
+Precision counts decisions whose labelled route is the rule's route. The per-rule counts and wrong
+examples name each row's `dataset` (else its `source`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from router.config import build_router, load_config
@@ -40,16 +39,13 @@ def ratio(hits: int, n: int) -> float | None:
     return round(hits / n, 4) if n else None
 
 
-def load_rows(path: str | Path, routes: Sequence[str]) -> list[tuple[LabelledQuery, str]]:
-    """Labelled rows of a file, each with its dataset name (`dataset`, else `source`, else '-')."""
-    rows = load_labelled(path, routes=routes)
-    names: dict[int, str] = {}
-    with Path(path).open(encoding="utf-8", errors="surrogateescape") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                row = json.loads(line)  # load_labelled has checked every line
-                names[number] = str(row.get("dataset") or row.get("source") or "-")
-    return [(row, names[row.line]) for row in rows]
+def dataset_of(row: LabelledQuery) -> str:
+    """The dataset a row names (`dataset`, else `source`, else '-').
+
+    >>> dataset_of(LabelledQuery("hi", "chitchat", 1, source="clinc150"))
+    'clinc150'
+    """
+    return row.dataset or row.source or "-"
 
 
 def keyword_router(overrides: Sequence[str] = ()) -> HybridRouter:
@@ -61,11 +57,11 @@ def keyword_router(overrides: Sequence[str] = ()) -> HybridRouter:
     return build_router(cfg)
 
 
-def audit_rules(router: HybridRouter, files: dict[str, Sequence[tuple[LabelledQuery, str]]],
+def audit_rules(router: HybridRouter, files: dict[str, Sequence[LabelledQuery]],
                 min_precision: float = MIN_PRECISION, max_examples: int = MAX_EXAMPLES) -> dict[str, Any]:
     """Route every row with the router's L1 tier and tally each rule's decisions per file and dataset.
 
-    `files` maps a file name to its (row, dataset) pairs.
+    `files` maps a file name to its labelled rows.
     """
     keyword = router.keyword
     if keyword is None:
@@ -81,8 +77,8 @@ def audit_rules(router: HybridRouter, files: dict[str, Sequence[tuple[LabelledQu
     per_file = {}
     for name, rows in files.items():
         decided = right = 0
-        for row, dataset in rows:
-            query = clean_query(row.query)
+        for row in rows:
+            dataset, query = dataset_of(row), clean_query(row.query)
             window = head_tail(query, keyword.head_chars, keyword.tail_chars)
             for i, _ in matcher.match(window.encode("utf-8")):
                 matched[i] += 1
@@ -163,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the `rules` subcommand; 2 on a configuration or data error."""
     try:
         router = keyword_router(args.overrides)
-        files = {path: load_rows(path, list(router.routes)) for path in args.data}
+        files = {path: load_labelled(path, routes=list(router.routes)) for path in args.data}
         report = audit_rules(router, files, args.min_precision)
     except RouterError as e:
         print(f"error: {e}", file=sys.stderr)
