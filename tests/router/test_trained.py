@@ -1,0 +1,93 @@
+"""TrainedRoutingStrategy: probabilities, thresholds, corrections at once (and undone), determinism."""
+
+import json
+
+import numpy as np
+import pytest
+
+from router.config import build_router, load_config
+from router.errors import ConfigError
+from router.hybrid import HybridRouter
+from router.strategies.trained import TrainedRoutingStrategy
+from router.strategies.trained_model import dataset_weights
+
+CORPUS = [
+    ("sort this array in python", "code", "snippets"), ("write a java class for a stack", "code", "snippets"),
+    ("reverse a linked list in c", "code", "snippets"), ("what is 7 times 8", "math", "arithmetic"),
+    ("add 15 and 27", "math", "arithmetic"), ("divide 100 by 4", "math", "arithmetic"),
+    ("capital of chile", "knowledge", "trivia"), ("who painted the mona lisa", "knowledge", "trivia"),
+    ("pretend you are a wizard", "roleplay", "personas"), ("act like a grumpy chef", "roleplay", "personas"),
+]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps({"query": q, "route": r, "dataset": d}) + "\n" for q, r, d in CORPUS))
+    return path
+
+
+def test_ranks_routes_by_probability(routes, fake_encoder, corpus):
+    s = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus)
+    ranking = s.rank("write a python function to sort a list")
+    probs = [r.score for r in ranking.scores]
+    assert ranking.best.route == "code" and sum(probs) == pytest.approx(1.0)
+    assert probs == sorted(probs, reverse=True) and ranking.margin == pytest.approx(probs[0] - probs[1])
+    d = s.decide(ranking)
+    assert (d.route, d.expert, d.tier) == ("code", "professor", "L2") and len(d.top_routes) == 3
+
+
+def test_threshold_is_a_probability(routes, fake_encoder, corpus):
+    assert TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, threshold=0.99).route("capital of peru") is None
+    sure = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_thresholds={"knowledge": 0.0})
+    assert sure.threshold_for("knowledge") == 0.0 and sure.threshold_for("code") == sure.threshold
+    with pytest.raises(ConfigError, match="probabilities"):
+        TrainedRoutingStrategy(routes, fake_encoder, threshold=1.5)
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainedRoutingStrategy(routes, fake_encoder, exemplars=[("hi", "nope")])
+
+
+def test_a_correction_counts_at_once_and_can_be_undone(routes, fake_encoder, corpus):
+    s = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus)
+    query = "zorblax frobnicate quux"
+    before = s.rank(query).best.route
+    target = "math" if before != "math" else "roleplay"
+    size = s.size
+    s.add_utterances([(query, target)])
+    assert s.size == size + 1 and s.route(query).route == target
+    assert s.remove_utterance(query, target) and s.rank(query).best.route == before
+    assert not s.remove_utterance(query, target)
+    with pytest.raises(ConfigError, match="unknown"):
+        s.add_utterances([(query, "nope")])
+
+
+def test_deterministic(routes, fake_encoder, corpus):
+    a = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus).scores("fix my javascript bug")
+    b = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus).scores("fix my javascript bug")
+    assert np.array_equal(a, b)
+
+
+def test_dataset_weights_balance_big_datasets():
+    w = dataset_weights(["big"] * 9 + ["small"], 1.0)
+    assert w[:9].sum() == pytest.approx(w[9]) and w.mean() == pytest.approx(1.0)
+
+
+def test_behind_the_keyword_tier(routes, fake_encoder, corpus):
+    from router.strategies.keyword import KeywordRoutingStrategy
+
+    router = HybridRouter(routes, "knowledge", KeywordRoutingStrategy(routes),
+                          TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus))
+    assert router.route("I want you to act as a pirate").tier == "L1"
+    assert router.route("reverse a linked list in java").route == "code"
+
+
+def test_config_builds_the_shipped_router(fake_encoder):
+    router = build_router(load_config(["router=trained"]), encoder=fake_encoder)
+    assert isinstance(router.semantic, TrainedRoutingStrategy) and router.semantic.size > 3000
+    assert router.route("Write a haiku about autumn").route in router.routes
+
+
+@pytest.mark.model
+def test_real_model(routes, onnx_encoder, corpus):
+    s = TrainedRoutingStrategy(routes, onnx_encoder, corpus=corpus)
+    assert s.route("What is the capital city of Argentina?").route == "knowledge"
