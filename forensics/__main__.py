@@ -1,7 +1,7 @@
 """The forensics command line: benchmarks over labelled queries.
 
     python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--json] [key=value ...]
-    python -m forensics.benchmark_suite latency  --data FILE [--json] [key=value ...]
+    python -m forensics.benchmark_suite latency  --data FILE [--peer semantic-router] [--json] [key=value ...]
     python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
     python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]
     python -m forensics.benchmark_suite sweep --e2e --data FILE [--per-route 3] [--out DIR] [key=value ...]
@@ -23,6 +23,7 @@ from typing import Any
 from forensics import rules
 from forensics.benchmark_suite import measure_feedback, measure_latency, sentence_transformers_baseline
 from forensics.metrics import evaluate
+from forensics.peers import PEERS, build_peer
 from router.config import build_router, load_config
 from router.data import load_labelled
 from router.errors import RouterError
@@ -42,11 +43,13 @@ def _print_accuracy(report: dict[str, Any]) -> None:
 
 def _print_latency(report: dict[str, Any]) -> None:
     print(f"n={report['n']} (microseconds)")
-    for name in ("l1", "l2", "decision", "st_encode"):
+    for name in ("l1", "l2", "decision", "st_encode", "peer_decision"):
         if f"{name}_p50_us" in report:
-            print(f"{name:<10} p50={report[f'{name}_p50_us']:>10.1f}  p99={report[f'{name}_p99_us']:>10.1f}")
+            print(f"{name:<14} p50={report[f'{name}_p50_us']:>10.1f}  p99={report[f'{name}_p99_us']:>10.1f}")
     if "l2_vs_st_encode" in report:
         print(f"L2 p50 / sentence-transformers encode p50 = {report['l2_vs_st_encode']:.3f}")
+    if "peer" in report:
+        print(f"{report['peer']} decision p50 / ours = {report['decision_speedup_vs_peer']:.1f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--exemplars", help="labelled JSONL whose rows are added as L2 utterances")
         elif name == "latency":
             p.add_argument("--no-baseline", action="store_true", help="skip the sentence-transformers baseline")
+            p.add_argument("--peer", choices=PEERS, help="also time this router's decisions (the peers extra)")
         else:
             p.add_argument("--fraction", type=float, default=0.1, help="share of rows fed as corrections")
             p.add_argument("--seed", type=int, default=0, help="seed of the random split")
@@ -81,7 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
     p.add_argument("overrides", nargs="*", help="Hydra-style overrides of the config to calibrate")
     rules.add_parser(sub)
+    p = sub.add_parser("crossval", help="grouped k-fold over datasets: the new design beside today's, same folds")
+    p.add_argument("--data", required=True, action="append", help="labelled JSONL with a 'dataset' per row; repeatable")
+    p.add_argument("--folds", type=int, default=5, help="grouped folds; 0: leave one dataset out")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
+    p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
+    p.add_argument("overrides", nargs="*", help="Hydra-style overrides of the new design (encoder.* applies to both)")
     args = parser.parse_args(argv)
+    if args.command == "crossval":
+        return _crossval_command(args)
     if args.command == "rules":
         return rules.run(args)
     if args.command in ("sweep", "calibrate"):
@@ -101,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"skipped); accuracy on the other {report['n_eval']}: "
                   f"{report['before']:.3f} -> {report['after']:.3f} (lift {report['lift']:+.3f})")
         else:
+            peer = build_peer(args.peer, list(router.routes.values())) if args.peer else None
             baseline = None if args.no_baseline else sentence_transformers_baseline()
-            report = measure_latency(router, [r.query for r in rows], baseline)
+            report = measure_latency(router, [r.query for r in rows], baseline, peer=peer)
             _print_latency(report)
     except RouterError as e:
         print(f"error: {e}", file=sys.stderr)

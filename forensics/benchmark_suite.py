@@ -3,7 +3,7 @@
 The command line is forensics/__main__.py; this module keeps its old entry point:
 
     python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--json] [key=value ...]
-    python -m forensics.benchmark_suite latency  --data FILE [--json] [key=value ...]
+    python -m forensics.benchmark_suite latency  --data FILE [--peer semantic-router] [--json] [key=value ...]
     python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
     python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]
     python -m forensics.benchmark_suite sweep --e2e --data FILE [--per-route 3] [--out DIR] [key=value ...]
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from forensics.metrics import evaluate, percentile_us, progress
+from forensics.peers import Peer
 from router.errors import RouterError
 from router.hybrid import HybridRouter
 from router.schema import LabelledQuery
@@ -31,25 +32,36 @@ from router.text import clean_query
 __all__ = ["evaluate", "measure_feedback", "measure_latency", "percentile_us", "sentence_transformers_baseline"]
 
 
-def _time_each(calls: dict[str, Callable[[str], Any]], queries: Sequence[str], desc: str) -> dict[str, list[int]]:
-    """Nanoseconds per call, calling every function on one query before moving to the next."""
+def _time_each(
+    calls: dict[str, Callable[[str], Any]], queries: Sequence[str], desc: str, block: int = 1
+) -> dict[str, list[int]]:
+    """Nanoseconds per call: every function runs on a block of `block` queries before the next block."""
     samples: dict[str, list[int]] = {name: [] for name in calls}
-    for query in progress(queries, desc):
+    blocks = [queries[at : at + block] for at in range(0, len(queries), block)]
+    for chunk in progress(blocks, desc):
         for name, fn in calls.items():
-            start = time.perf_counter_ns()
-            fn(query)
-            samples[name].append(time.perf_counter_ns() - start)
+            for query in chunk:
+                start = time.perf_counter_ns()
+                fn(query)
+                samples[name].append(time.perf_counter_ns() - start)
     return samples
 
 
 def measure_latency(
-    router: HybridRouter, queries: Sequence[str], baseline: Callable[[str], Any] | None = None, warmup: int = 10
+    router: HybridRouter,
+    queries: Sequence[str],
+    baseline: Callable[[str], Any] | None = None,
+    warmup: int = 10,
+    peer: Peer | None = None,
 ) -> dict[str, Any]:
-    """Time L1, L2, the whole decision and the baseline on every query, one query at a time.
+    """Time L1, L2, the whole decision, the baseline and a peer's decision on every query, one at a time.
 
     L1 and the whole decision are timed in passes of their own: interleaved with model runs they
-    would measure cache misses left by the model rather than their own cost. L2 and the baseline
-    are interleaved per query, so that drift in machine load hits both alike.
+    would measure cache misses left by the model rather than their own cost. L2, the baseline and
+    the peer all run a model and take turns in blocks of 16 queries, so that drift in machine load
+    hits them alike. Not query by query: PyTorch's OpenMP threads spin on for a while after each
+    call and slowed the onnxruntime call right after one (L2 p50 8.6 ms query by query, 6.2 ms in
+    blocks, in two runs minutes apart).
     """
     queries = [clean_query(q) for q in queries]
     passes: list[tuple[str, dict[str, Callable[[str], Any]]]] = []
@@ -61,19 +73,27 @@ def measure_latency(
         models["l2"] = router.semantic.route
     if baseline is not None:
         models["st_encode"] = baseline
+    if peer is not None:
+        models["peer_decision"] = peer.decide
     if models:
         passes.append(("L2 and baseline", models))
     samples: dict[str, list[int]] = {}
     for desc, calls in passes:
-        _time_each(calls, queries[:warmup], f"warm-up {desc}")
-        samples.update(_time_each(calls, queries, f"timing {desc}"))
+        block = 16 if calls is models else 1
+        _time_each(calls, queries[:warmup], f"warm-up {desc}", block)
+        samples.update(_time_each(calls, queries, f"timing {desc}", block))
     report: dict[str, Any] = {"n": len(queries)}
-    for name in ("l1", "l2", "decision", "st_encode"):
+    for name in ("l1", "l2", "decision", "st_encode", "peer_decision"):
         if name in samples:
             report[f"{name}_p50_us"] = percentile_us(samples[name], 50)
             report[f"{name}_p99_us"] = percentile_us(samples[name], 99)
     if "l2" in samples and "st_encode" in samples:
         report["l2_vs_st_encode"] = round(report["l2_p50_us"] / report["st_encode_p50_us"], 3)
+    if peer is not None:
+        report["peer"] = f"{peer.name} {peer.version}"
+        report["decision_speedup_vs_peer"] = round(report["peer_decision_p50_us"] / report["decision_p50_us"], 1)
+        if "l2" in samples:  # model against model: our L2 alone, as if L1 had passed on every query
+            report["l2_speedup_vs_peer"] = round(report["peer_decision_p50_us"] / report["l2_p50_us"], 2)
     return report
 
 
