@@ -15,6 +15,7 @@ from router.errors import ConfigError
 from router.protocols import Encoder
 from router.schema import Ranking, Route, RouteDecision, RouteScore
 from router.strategies.linear_head import FittedHead, LinearHead
+from router.strategies.thresholds import Thresholded
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class _Index:
     head: FittedHead | None
 
 
-class SemanticRoutingStrategy:
+class SemanticRoutingStrategy(Thresholded):
     """Route to the route whose example utterances are most similar to the query.
 
     A route's score is the mean cosine similarity of its `top_k` nearest utterances. One nearest
@@ -191,15 +192,6 @@ class SemanticRoutingStrategy:
         margin = float(key[order[0]] - key[order[1]]) if len(order) > 1 else float(key[order[0]])
         return Ranking(tuple(RouteScore(index.names[i], float(similarity[i])) for i in order), margin, by)
 
-    def threshold_for(self, route: str) -> float:
-        """The similarity the best route needs: its own threshold if it has one, else the global one."""
-        return self.route_thresholds.get(route, self.threshold)
-
-    def accepts(self, ranking: Ranking) -> bool:
-        """Whether the ranking is confident enough to route on."""
-        best = ranking.best
-        return best.score >= self.threshold_for(best.route) and ranking.margin >= self.margin
-
     def decide(self, ranking: Ranking) -> RouteDecision:
         """The L2 decision a ranking implies (whether or not it is accepted)."""
         best = ranking.best
@@ -213,8 +205,3 @@ class SemanticRoutingStrategy:
             reason=(f"nearest utterances belong to '{best.route}'" if ranking.by == "similarity" else
                     f"the linear head over words and embeddings ranks '{best.route}' first"),
         )
-
-    def route(self, query: str) -> RouteDecision | None:
-        """Return an L2 decision, or None when under the threshold or the margin."""
-        ranking = self.rank(query)
-        return self.decide(ranking) if self.accepts(ranking) else None

@@ -15,6 +15,7 @@ from router.errors import ConfigError
 from router.protocols import Encoder
 from router.schema import Ranking, Route, RouteDecision, RouteScore
 from router.strategies.trained_model import CorpusModel, embed_cached, softmax
+from router.strategies.thresholds import Thresholded
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ class _Corrections:
     matrix: np.ndarray  # one unit embedding per correction
 
 
-class TrainedRoutingStrategy:
+class TrainedRoutingStrategy(Thresholded):
     """Route by a model trained on a labelled corpus (many datasets) and the routes' own utterances.
 
     A route's score is a linear SVM's value over TF-IDF words and character n-grams, the embedding
@@ -164,15 +165,6 @@ class TrainedRoutingStrategy:
         margin = float(probs[order[0]] - probs[order[1]]) if len(order) > 1 else float(probs[order[0]])
         return Ranking(tuple(RouteScore(self.model.names[i], float(probs[i])) for i in order), margin, "trained model")
 
-    def threshold_for(self, route: str) -> float:
-        """The probability the best route needs: its own threshold if it has one, else the global one."""
-        return self.route_thresholds.get(route, self.threshold)
-
-    def accepts(self, ranking: Ranking) -> bool:
-        """Whether the best route is probable enough to route on."""
-        best = ranking.best
-        return best.score >= self.threshold_for(best.route) and ranking.margin >= self.margin
-
     def decide(self, ranking: Ranking) -> RouteDecision:
         """The L2 decision a ranking implies (whether or not it is accepted)."""
         best = ranking.best
@@ -182,8 +174,3 @@ class TrainedRoutingStrategy:
             top_routes=tuple(RouteScore(s.route, round(s.score, 4)) for s in ranking.scores[:3]),
             reason=f"the model trained on the corpus gives '{best.route}' probability {best.score:.2f}",
         )
-
-    def route(self, query: str) -> RouteDecision | None:
-        """Return an L2 decision, or None when under the threshold or the margin."""
-        ranking = self.rank(query)
-        return self.decide(ranking) if self.accepts(ranking) else None
