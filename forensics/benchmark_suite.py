@@ -125,6 +125,9 @@ def measure_feedback(
                 flywheel.correct(row.query, router.route(row.query), row.route)
             except SameRouteError:
                 already_right += 1
+        settle = getattr(router.semantic, "settle", None)
+        if settle is not None:  # a strategy that refits with corrections in the background
+            settle()
         after = evaluate(router, held)
     return {
         "n_fed": len(fed) - already_right, "n_already_right": already_right, "n_eval": len(held),

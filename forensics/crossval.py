@@ -94,6 +94,25 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
     return table, round(float(ece), 4)
 
 
+def fit_temperature(scores: np.ndarray, labels: np.ndarray, grid: Sequence[float] | None = None) -> float:
+    """The softmax temperature (a multiplier of the scores) with the least log-loss on held-out rows.
+
+    >>> fit_temperature(np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 2.0]]), np.array([0, 0, 0, 0]),
+    ...                 grid=[0.1, 0.5, 1.0, 2.0])
+    0.5
+    """
+    grid = grid if grid is not None else np.round(np.arange(0.25, 10.01, 0.25), 2)
+    rows = np.arange(len(labels))
+    best, best_loss = float(grid[0]), np.inf
+    for t in grid:
+        z = t * scores
+        z = z - z.max(axis=1, keepdims=True)
+        loss = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, labels]))
+        if loss < best_loss - 1e-12:
+            best, best_loss = float(t), loss
+    return best
+
+
 def _write_rows(rows: Sequence[LabelledQuery], path: Path) -> str:
     with path.open("w", encoding="utf-8", errors="surrogateescape") as f:
         for row in rows:
@@ -125,8 +144,12 @@ def _unsure_choices(router: HybridRouter, query: str) -> dict[str, Any] | None:
         mass[expert_of[route]] += p
     strong = mass.most_common(1)[0][0]
     professor_routes = [r for r, e in expert_of.items() if e == "professor"]
+    raw = getattr(router.semantic, "scores", None)
     return {
         "confidence": ranking.best.score,
+        # raw scores in the strategy's route order, to fit the temperature on (trained strategy only)
+        "raw": None if raw is None else [float(x) for x in raw(query)],
+        "names": list(getattr(getattr(router.semantic, "model", None), "names", ())),
         "top": top,
         "default": router.default_route,
         # a default route served by the professor: the learner's best professor route
@@ -222,9 +245,25 @@ def run_crossval(paths: Sequence[str | Path], folds: int = 5, seed: int = 0, ove
         conf = np.array([r["choices"]["confidence"] for r in reached])
         right = np.array([r["choices"]["top"] == r["route"] for r in reached])
         table, ece = reliability(conf, right)
-        report["calibration"] = {"n": len(reached), "ece": ece, "reliability": table}
+        report["calibration"] = {"n": len(reached), "ece": ece, "reliability": table,
+                                 **_refit_temperature(reached)}
         report["unsure"] = _unsure_tradeoff(records, expert_of)
     return report
+
+
+def _refit_temperature(reached: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The temperature that would make the held-out probabilities calibrated, and the ECE it gives."""
+    usable = [r for r in reached if r["choices"]["raw"] and r["route"] in r["choices"]["names"]]
+    if not usable:
+        return {}
+    scores = np.array([r["choices"]["raw"] for r in usable])
+    labels = np.array([r["choices"]["names"].index(r["route"]) for r in usable])
+    t = fit_temperature(scores, labels)
+    z = t * scores
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    table, ece = reliability(probs.max(axis=1), probs.argmax(axis=1) == labels)
+    return {"fitted_temperature": t, "fitted_ece": ece, "fitted_reliability": table}
 
 
 def _micro(per: Mapping[str, Mapping[str, Any]], key: str) -> float:
@@ -273,6 +312,9 @@ def print_crossval(report: Mapping[str, Any]) -> None:
     if "calibration" in report:
         cal = report["calibration"]
         print(f"calibration of L2 confidence on {cal['n']} held-out rows L1 left: ECE={cal['ece']:.4f}")
+        if "fitted_temperature" in cal:
+            print(f"  temperature fitted on these rows: {cal['fitted_temperature']} (ECE {cal['fitted_ece']:.4f}); "
+                  "set it with router.semantic.temperature=...")
         for b in cal["reliability"]:
             print(f"  {b['bin']}  confidence={b['confidence']:.3f}  accuracy={b['accuracy']:.3f}  n={b['n']}")
         print("unsure queries (confidence under the threshold) go to ... : macro accuracy / expert accuracy")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import pickle
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from router.strategies.trained_model import CorpusModel, embed_cached, softmax
 from router.strategies.thresholds import Thresholded
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+MODEL_FORMAT = 1  # bump when CorpusModel's fields change: cached fits of another format are refitted
 
 
 def load_corpus(path: str | Path, routes: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -39,6 +44,56 @@ class _Corrections:
     matrix: np.ndarray  # one unit embedding per correction
 
 
+class _Refit:
+    """State of the background refit: when it is due, and whether one is running or pending."""
+
+    def __init__(self) -> None:
+        from time import monotonic
+
+        self.clock = monotonic
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.due = float("inf")
+        self.thread: threading.Thread | None = None
+
+
+def fit_cached(rows: Sequence[tuple[str, str, str]], vectors: np.ndarray, params: Mapping, model_id: str,
+               cache_dir: Path | None) -> tuple[CorpusModel, Path | None]:
+    """CorpusModel.fit, or the copy fitted earlier on the same rows, vectors and settings; and its file."""
+    import sklearn
+
+    fit = lambda: CorpusModel.fit([t for t, _, _ in rows], [r for _, r, _ in rows],  # noqa: E731
+                                  [g for _, _, g in rows], vectors, **params)
+    if cache_dir is None:
+        return fit(), None
+    digest = hashlib.sha256(json.dumps([MODEL_FORMAT, sklearn.__version__, model_id, sorted(params.items()),
+                                        rows], ensure_ascii=False).encode("utf-8", "surrogateescape"))
+    digest.update(np.ascontiguousarray(vectors).tobytes())
+    path = cache_dir / f"trained-{digest.hexdigest()[:24]}.pkl"
+    if path.exists():
+        try:
+            with path.open("rb") as f:  # our own file, named by the hash of what it was fitted on
+                model = pickle.load(f)
+            if isinstance(model, CorpusModel):
+                return model, path
+        except Exception as e:  # a damaged or foreign file: refit and overwrite it
+            log.warning("Ignoring the cached trained router %s: %s", path, e)
+    log.info("Fitting the trained router on %d examples (once; kept in %s)", len(rows), cache_dir)
+    model = fit()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        with partial.open("wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(path)
+    except OSError as e:  # a read-only cache only costs start-up time
+        log.warning("Could not cache the trained router in %s: %s", cache_dir, e)
+        return model, None
+    return model, path
+
+
 class TrainedRoutingStrategy(Thresholded):
     """Route by a model trained on a labelled corpus (many datasets) and the routes' own utterances.
 
@@ -49,8 +104,11 @@ class TrainedRoutingStrategy(Thresholded):
     Each dataset's rows weigh n ** -balance in training, so small datasets count. The scores become
     probabilities by a softmax with `temperature` (fitted on held-out datasets by
     `python -m forensics crossval`); a route is accepted when its probability reaches `threshold`.
-    Corrections added at run time count at once, without refitting: a route gains
-    `added_weight` times how far its nearest correction's similarity exceeds `added_floor`.
+    Corrections added at run time count at once: a route gains `added_weight` times how far its
+    nearest correction's similarity exceeds `added_floor`. They also count through the words: once
+    corrections stop arriving for `refit_after` seconds, a background thread refits the model with
+    them as one more dataset (each weighing `correction_weight` times a corpus row) and swaps it in,
+    so a corrected phrasing also moves queries that share its wording but not its topic.
     """
 
     def __init__(
@@ -62,7 +120,7 @@ class TrainedRoutingStrategy(Thresholded):
         threshold: float = 0.0,
         margin: float = 0.0,
         route_thresholds: Mapping[str, float] | None = None,
-        temperature: float = 2.0,
+        temperature: float = 2.75,
         c: float = 0.3,
         balance: float = 0.5,
         knn_weight: float = 2.0,
@@ -71,11 +129,15 @@ class TrainedRoutingStrategy(Thresholded):
         diverse_k: int = 3,
         added_weight: float = 4.0,
         added_floor: float = 0.5,
+        refit_after: float | None = 2.0,
+        correction_weight: float = 1.0,
+        seed: int = 0,
         cache_dir: str | Path | None = None,
     ) -> None:
         for key, value in (("threshold", threshold), ("margin", margin), ("temperature", temperature), ("c", c),
                            ("balance", balance), ("knn_weight", knn_weight), ("diverse_weight", diverse_weight),
-                           ("added_weight", added_weight), ("added_floor", added_floor)):
+                           ("added_weight", added_weight), ("added_floor", added_floor),
+                           ("correction_weight", correction_weight), ("refit_after", refit_after or 0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"router.semantic.{key} must be a number >= 0, got {value!r}.")
         if threshold > 1 or margin > 1:
@@ -106,14 +168,18 @@ class TrainedRoutingStrategy(Thresholded):
                 raise ConfigError(f"Example route '{route}' is unknown. Available: {', '.join(self._experts)}")
         if len({route for _, route, _ in rows}) < 2:
             raise ConfigError("The trained tier needs examples of at least two routes (utterances or a corpus).")
-        texts = [t for t, _, _ in rows]
-        vectors = embed_cached(encoder, texts, Path(cache_dir).expanduser() if cache_dir else None)
-        self.model = CorpusModel.fit(
-            texts, [r for _, r, _ in rows], [g for _, _, g in rows], vectors, names=list(self._experts), c=c,
-            balance=balance, knn_weight=knn_weight, top_k=top_k, diverse_weight=diverse_weight, diverse_k=diverse_k,
-        )
+        cache = Path(cache_dir).expanduser() if cache_dir else None
+        self._rows = rows
+        self._vectors = embed_cached(encoder, [t for t, _, _ in rows], cache)
+        self._params = dict(names=list(self._experts), c=c, balance=balance, knn_weight=knn_weight, top_k=top_k,
+                            diverse_weight=diverse_weight, diverse_k=diverse_k, seed=seed)
+        self.refit_after, self.correction_weight = refit_after, float(correction_weight)
+        self.model, self.artifact = fit_cached(rows, self._vectors, self._params, encoder.model_id, cache)
+        self.datasets = len({g for _, _, g in rows})
         self._write_lock = threading.Lock()
-        self._corrections = _Corrections((), (), np.zeros((0, vectors.shape[1]), dtype=np.float32))
+        self._corrections = _Corrections((), (), np.zeros((0, self._vectors.shape[1]), dtype=np.float32))
+        self._refit = _Refit()
+        self.fitted_corrections = 0  # corrections the current model was fitted with
 
     @property
     def size(self) -> int:
@@ -132,6 +198,7 @@ class TrainedRoutingStrategy(Thresholded):
             old = self._corrections
             self._corrections = _Corrections(old.texts + tuple(t for t, _ in pairs), old.routes + tuple(r for _, r in pairs),
                                              np.vstack([old.matrix, vectors]).astype(np.float32))
+        self._schedule_refit()
 
     def remove_utterance(self, text: str, route: str) -> bool:
         """Remove the most recent correction with this text and route; False if there is none."""
@@ -142,8 +209,61 @@ class TrainedRoutingStrategy(Thresholded):
                     keep = [j for j in range(len(old.texts)) if j != i]
                     self._corrections = _Corrections(tuple(old.texts[j] for j in keep),
                                                      tuple(old.routes[j] for j in keep), old.matrix[keep])
-                    return True
-        return False
+                    break
+            else:
+                return False
+        self._schedule_refit()
+        return True
+
+    def _schedule_refit(self) -> None:
+        """Refit with the corrections once they stop arriving for `refit_after` seconds (in a thread)."""
+        if self.refit_after is None:
+            return
+        with self._refit.lock:
+            self._refit.due = self._refit.clock() + self.refit_after
+            self._refit.idle.clear()
+            if self._refit.thread is None:
+                self._refit.thread = threading.Thread(target=self._refit_loop, name="trained-refit", daemon=True)
+                self._refit.thread.start()
+
+    def _refit_loop(self) -> None:
+        while True:
+            with self._refit.lock:
+                wait = self._refit.due - self._refit.clock()
+                if wait <= 0:
+                    self._refit.due = float("inf")
+            if wait > 0:
+                self._refit.wake.wait(min(wait, 1.0))
+                self._refit.wake.clear()
+                continue
+            corrections = self._corrections
+            try:
+                model = self._fit_with(corrections)
+            except Exception:  # a failed refit keeps the current model; the corrections still count by similarity
+                log.exception("Refitting the trained router with %d corrections failed", len(corrections.texts))
+                model = None
+            with self._refit.lock:
+                if model is not None and corrections is self._corrections:  # else a newer refit is due
+                    self.model, self.fitted_corrections = model, len(corrections.texts)
+                if self._refit.due == float("inf"):
+                    self._refit.thread = None
+                    self._refit.idle.set()
+                    return
+
+    def _fit_with(self, corrections: _Corrections) -> CorpusModel:
+        rows = self._rows + [(t, r, "corrections") for t, r in zip(corrections.texts, corrections.routes)]
+        vectors = np.vstack([self._vectors, corrections.matrix]) if corrections.texts else self._vectors
+        weights = {"corrections": self.correction_weight} if corrections.texts else None
+        return CorpusModel.fit([t for t, _, _ in rows], [r for _, r, _ in rows], [g for _, _, g in rows], vectors,
+                               group_weights=weights, **self._params)
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait for a pending refit (tests and benchmarks); False if it did not finish within `timeout`."""
+        with self._refit.lock:
+            if self._refit.thread is not None:
+                self._refit.due = min(self._refit.due, self._refit.clock())  # no need to wait for quiet
+                self._refit.wake.set()
+        return self._refit.idle.wait(timeout)
 
     def scores(self, query: str) -> np.ndarray:
         """Every route's raw score (model order: `self.model.names`), corrections included."""

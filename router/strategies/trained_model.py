@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from router.strategies.linear_head import _window, shape_features
 log = logging.getLogger(__name__)
 
 # Rows of these datasets were picked one by one, so each counts as a dataset of its own among the neighbours.
-HAND_PICKED = ("utterances", "exemplars")
+HAND_PICKED = ("utterances", "exemplars", "corrections")
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -32,14 +32,14 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return z / z.sum()
 
 
-def dataset_weights(groups: Sequence[str], balance: float) -> np.ndarray:
-    """Per-row training weight n ** -balance (n: rows of the row's dataset), scaled to mean 1.
+def dataset_weights(groups: Sequence[str], balance: float, scale: Mapping[str, float] | None = None) -> np.ndarray:
+    """Per-row training weight n ** -balance (n: rows of the row's dataset), times `scale[group]`, mean 1.
 
     >>> dataset_weights(["a", "a", "a", "a", "b"], 1.0).round(2).tolist()
     [0.62, 0.62, 0.62, 0.62, 2.5]
     """
-    sizes = Counter(groups)
-    w = np.array([sizes[g] ** -balance for g in groups], dtype=np.float64)
+    sizes, scale = Counter(groups), scale or {}
+    w = np.array([sizes[g] ** -balance * scale.get(g, 1.0) for g in groups], dtype=np.float64)
     return w * len(w) / w.sum()
 
 
@@ -53,7 +53,7 @@ def embed_cached(encoder, texts: Sequence[str], cache_dir: Path | None) -> np.nd
         cached = np.load(path)
         if cached.shape[0] == len(texts):
             return cached
-    vectors = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
+    vectors = _embed_with_progress(encoder, texts)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp.npy")
@@ -62,6 +62,16 @@ def embed_cached(encoder, texts: Sequence[str], cache_dir: Path | None) -> np.nd
     except OSError as e:  # a read-only cache only costs start-up time
         log.warning("Could not cache corpus embeddings in %s: %s", cache_dir, e)
     return vectors
+
+
+def _embed_with_progress(encoder, texts: Sequence[str], chunk: int = 256) -> np.ndarray:
+    """Embed many texts in chunks, logging how far it got (the first start embeds the whole corpus)."""
+    log.info("Embedding %d training examples (once; the vectors are cached)", len(texts))
+    parts = []
+    for at in range(0, len(texts), chunk):
+        parts.append(np.asarray(encoder.encode(list(texts[at:at + chunk])), dtype=np.float32))
+        log.info("Embedded %d/%d training examples", min(at + chunk, len(texts)), len(texts))
+    return np.vstack(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,12 @@ class CorpusModel:
     @classmethod
     def fit(cls, texts: Sequence[str], routes: Sequence[str], groups: Sequence[str], vectors: np.ndarray,
             names: Sequence[str], c: float, balance: float, knn_weight: float, top_k: int,
-            diverse_weight: float, diverse_k: int) -> CorpusModel:
-        """Train on (text, route, dataset) rows with their embeddings; deterministic."""
+            diverse_weight: float, diverse_k: int, group_weights: Mapping[str, float] | None = None,
+            seed: int = 0) -> CorpusModel:
+        """Train on (text, route, dataset) rows with their embeddings; deterministic.
+
+        `group_weights` scales the training weight of some datasets' rows (e.g. run-time corrections).
+        """
         names = tuple(n for n in names if n in set(routes))
         code = {n: i for i, n in enumerate(names)}
         labels = np.array([code[r] for r in routes])
@@ -100,7 +114,8 @@ class CorpusModel:
         features = sparse.hstack([words.fit_transform(windows), chars.fit_transform(windows),
                                   sparse.csr_matrix(np.asarray(vectors, dtype=np.float64)),
                                   sparse.csr_matrix(np.array([shape_features(t) for t in windows]))], format="csr")
-        svm = LinearSVC(C=c, random_state=0).fit(features, labels, sample_weight=dataset_weights(groups, balance))
+        svm = LinearSVC(C=c, random_state=seed).fit(features, labels,
+                                                    sample_weight=dataset_weights(groups, balance, group_weights))
         # Neighbour groups: a dataset, or one row for hand-picked examples; rows sorted so each run is contiguous.
         neighbour = [f"{g}\x1f{i}" if g in HAND_PICKED else g for i, g in enumerate(groups)]
         order = sorted(range(len(texts)), key=lambda i: (labels[i], neighbour[i]))
@@ -126,6 +141,14 @@ class CorpusModel:
                  "word_terms": (self.words.build_analyzer(), self.words.vocabulary_, self.words.idf_),
                  "char_terms": (self.chars.build_analyzer(), self.chars.vocabulary_, self.chars.idf_)}
         object.__setattr__(self, "_parts", parts)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_parts"}  # rebuilt on load: holds analyzers
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
 
     def score(self, text: str, vector: np.ndarray) -> np.ndarray:
         """Every route's score for one query: SVM value plus the weighted neighbour similarities."""

@@ -48,3 +48,19 @@ def test_errors_are_one_line_without_traceback(args, message):
 def test_shell_routes_lines_until_empty():
     out = run("shell", "router=keyword", stdin="I want you to act as a chef\n\n")
     assert out.returncode == 0 and "-> roleplay" in out.stdout
+
+
+@pytest.mark.model
+def test_train_fits_once_into_the_cache_then_finds_it(router_cache, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"query": q, "route": r, "dataset": d}) + "\n" for q, r, d in [
+        ("sort this array in python", "code", "a"), ("what is 7 times 8", "math", "b"),
+        ("capital of chile", "knowledge", "c"), ("pretend you are a wizard", "roleplay", "d")]))
+    first = run("train", f"router.semantic.corpus={corpus}")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["datasets"] == 5 and report["artifact"].startswith(str(router_cache))  # 4 + the utterances
+    assert "Fitting the trained router" in first.stderr
+    again = run("train", f"router.semantic.corpus={corpus}")
+    assert json.loads(again.stdout)["artifact"] == report["artifact"] and "Fitting" not in again.stderr
+    assert run("train", "router=keyword").returncode == 2

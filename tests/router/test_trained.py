@@ -38,7 +38,7 @@ def test_ranks_routes_by_probability(routes, fake_encoder, corpus):
 
 
 def test_threshold_is_a_probability(routes, fake_encoder, corpus):
-    assert TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, threshold=0.99).route("capital of peru") is None
+    assert TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, threshold=0.99).route("zorblax frobnicate quux") is None
     sure = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_thresholds={"knowledge": 0.0})
     assert sure.threshold_for("knowledge") == 0.0 and sure.threshold_for("code") == sure.threshold
     with pytest.raises(ConfigError, match="probabilities"):
@@ -91,3 +91,44 @@ def test_config_builds_the_shipped_router(fake_encoder):
 def test_real_model(routes, onnx_encoder, corpus):
     s = TrainedRoutingStrategy(routes, onnx_encoder, corpus=corpus)
     assert s.route("What is the capital city of Argentina?").route == "knowledge"
+
+
+def test_corrections_are_refitted_in_the_background_and_undone(routes, fake_encoder, corpus):
+    s = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, refit_after=0.05)
+    fresh = s.model
+    query = "zorblax frobnicate quux"
+    target = "math" if s.rank(query).best.route != "math" else "roleplay"
+    s.add_utterances([(query, target)])
+    assert s.settle(timeout=60) and s.fitted_corrections == 1 and s.model is not fresh
+    assert s.route(query).route == target
+    assert s.remove_utterance(query, target) and s.settle(timeout=60) and s.fitted_corrections == 0
+    # back to exactly the model without corrections: the refit is deterministic
+    assert np.array_equal(s.scores("fix my javascript bug"),
+                          TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus).scores("fix my javascript bug"))
+
+
+def test_refit_can_be_turned_off(routes, fake_encoder, corpus):
+    s = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, refit_after=None)
+    fresh = s.model
+    s.add_utterances([("zorblax frobnicate quux", "math")])
+    assert s.settle(timeout=1) and s.model is fresh and s.route("zorblax frobnicate quux").route == "math"
+
+
+def test_the_fit_is_cached_by_what_it_was_fitted_on(routes, fake_encoder, corpus, tmp_path, monkeypatch):
+    from router.strategies import trained_model
+
+    first = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("trained-*.pkl"))) == 1
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("refitted although a fit of the same rows and settings was cached")
+
+    monkeypatch.setattr(trained_model.CorpusModel, "fit", no_fit)
+    again = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, cache_dir=tmp_path)
+    assert np.array_equal(first.scores("sort a list in go"), again.scores("sort a list in go"))
+    with pytest.raises(AssertionError, match="refitted"):  # other settings: another fit
+        TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, cache_dir=tmp_path, c=1.0)
+    monkeypatch.undo()
+    next(tmp_path.glob("trained-*.pkl")).write_bytes(b"not a pickle")  # damaged: refitted and rewritten
+    assert np.array_equal(TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, cache_dir=tmp_path)
+                          .scores("sort a list in go"), first.scores("sort a list in go"))
