@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 # Where torch comes from when no local CPU wheel is at hand (Linux: avoid the multi-GB CUDA build).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean cluster cluster-stop
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,13 @@ test: setup
 bench: setup
 	$(PY) -m forensics.benchmark_suite accuracy --data ../shared/data/routing_dev.jsonl --json
 	$(PY) -m forensics.benchmark_suite latency --data ../shared/data/routing_dev.jsonl --json
+
+# PostgreSQL, two replicas on 127.0.0.1:7861/7862 and nginx on 127.0.0.1:8080 (README "Scaling out").
+cluster: setup
+	PY=$(PY) deploy/cluster.sh start
+
+cluster-stop:
+	PY=$(PY) deploy/cluster.sh stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -16,9 +16,10 @@ from omegaconf import OmegaConf
 
 from forensics.feedback import Flywheel
 from forensics.preference_store import PreferenceStore, StoreError
+from forensics.store_sync import ReplicaSync
 from router.config import build_service, load_config
 from router.errors import RouterError
-from ui import TITLE, build_demo
+from ui import LOOK, TITLE, build_demo
 from ui.api import build_api
 from ui.auth import Accounts
 from ui.limits import BodyLimit, Limits, NoUploads, RateLimiter, SecurityHeaders
@@ -27,15 +28,21 @@ log = logging.getLogger("app")
 
 
 def open_flywheel(cfg, service) -> tuple[Flywheel | None, str]:
-    """The preference store and flywheel, or None and the reason: the chat works without them."""
+    """The preference store and flywheel, or None and the reason: the chat works without them.
+
+    A background thread keeps the router in step with corrections other replicas make in the same store.
+    """
     try:
-        store = PreferenceStore(cfg.store.path, max_text_chars=cfg.limits.max_stored_chars)
+        store = PreferenceStore(cfg.store.url, max_text_chars=cfg.limits.max_stored_chars,
+                                pool_size=cfg.store.pool_size)
         flywheel = Flywheel(store, service.router)  # the store stamps records with the app version
         restored = flywheel.restore()
+        ReplicaSync(flywheel, cfg.store.sync_seconds).start()
     except StoreError as e:
         log.warning("Preference store unavailable: %s", e)
         return None, str(e)
-    log.info("Preference store %s; %d routing corrections in use", cfg.store.path, restored)
+    log.info("Preference store %s; %d routing corrections in use; other replicas' corrections within %s s",
+             store.location, restored, cfg.store.sync_seconds)
     return flywheel, ""
 
 
@@ -54,11 +61,11 @@ def build_app(overrides: Sequence[str] = (), environ: Mapping[str, str] | None =
 
     def demo() -> object:
         return build_demo(service, flywheel, cfg.app.concurrency, problem, OmegaConf.to_container(cfg.benchmarks),
-                          accounts, limits, chat_limiter)
+                          accounts, limits, chat_limiter, OmegaConf.to_container(cfg.inbox))
 
-    app = build_api(service, accounts, limits)
+    app = build_api(service, accounts, limits, flywheel)
     mount = dict(server_name=cfg.app.host, server_port=cfg.app.port, footer_links=["api"],
-                 max_file_size=limits.max_upload_bytes)
+                 max_file_size=limits.max_upload_bytes, **LOOK)
     login = dict(auth=accounts.check_password, auth_message=f"{TITLE}: sign in with the account your admin gave you.")
     if accounts.login_path == "/team/":  # before "/", which would otherwise match /team/ too
         app = gr.mount_gradio_app(app, demo(), path="/team", **mount, **login)

@@ -132,10 +132,13 @@ def export_dpo_dataset(
     since = None if since is None else utc_iso(since)
     if isinstance(store, PreferenceStore):
         return _export(store, out, kind, since, user)
-    path = Path(store).expanduser()
-    if not path.is_file():
-        raise StoreError(f"No preference store at {path}. Pass --db with the store.path the workbench writes to.")
-    with PreferenceStore(path) as opened:
+    location: str | Path = store
+    if not str(store).startswith(("postgresql://", "postgres://")):  # a server store opens as it is
+        location = Path(str(store).removeprefix("sqlite:///")).expanduser()
+        if not location.is_file():
+            raise StoreError(f"No preference store at {location}. Pass --db with the store.path the workbench "
+                             "writes to, or its store.url.")
+    with PreferenceStore(location) as opened:
         return _export(opened, out, kind, since, user)
 
 
@@ -161,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="answers: the voted answers; routing: expert/route names for the router")
     export.add_argument("--since", help="only records created on or after this date, YYYY-MM-DD (UTC)")
     export.add_argument("--user", help="only the records this user made (e.g. alice)")
-    export.add_argument("--db", default=DEFAULT_DB, help=f"the preference store (default {DEFAULT_DB})")
+    export.add_argument("--db", default=DEFAULT_DB, help="the preference store: a SQLite file, sqlite:///PATH or "
+                        f"postgresql://USER@HOST/DB, password from PGPASSWORD (default {DEFAULT_DB})")
     args = parser.parse_args(argv)
     try:
         n = export_dpo_dataset(args.db, args.out, kind=args.kind, since=args.since, user=args.user)

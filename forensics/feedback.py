@@ -8,6 +8,7 @@ applies it to that visitor's session only, and the router sees it once an admin 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -63,10 +64,30 @@ class Flywheel:
 
     def __init__(self, store: PreferenceStore, router: HybridRouter, app_version: str = "") -> None:
         self.store, self.router, self.app_version = store, router, app_version
+        # correction id -> (the correction, what the router learned from it): what this process has applied,
+        # so a correction that both this process and `sync` see is applied once and taken back once.
+        self._applied: dict[int, tuple[Correction, Learned]] = {}
+        self._lock = threading.RLock()
 
     def restore(self) -> int:
         """Put the stored, active, global corrections back into the router (at start-up); returns how many."""
         return len(self._apply(self.store.corrections(scope="global")))
+
+    def sync(self) -> int:
+        """Make the router hold exactly the store's active global corrections; returns how many changed.
+
+        Other replicas sharing the store add, undo and promote corrections; this applies theirs the way
+        a local correction is applied (`HybridRouter.learn` / `unlearn`). The store is read under the
+        lock, so a local correction or undo running at the same time is never applied or taken back twice.
+        """
+        with self._lock:
+            active = {c.id: c for c in self.store.corrections(scope="global")}
+            gone = [c for i, (c, _) in self._applied.items() if i not in active]
+            for correction in gone:
+                self._unapply(correction)
+            new = [c for i, c in active.items() if i not in self._applied]
+            self._apply(new[::-1])  # oldest first, as they were made
+        return len(gone) + len(new)
 
     def record_turn(self, query: str, decision: RouteDecision, done: Finished, *, user: str = "") -> int:
         """One routed chat turn: decision, tier, scores, timings, expert, model and outcome."""
@@ -77,6 +98,14 @@ class Flywheel:
             router_us=decision.timings.total_us, ttft_ms=stats.ttft_ms if stats else None,
             total_ms=done.total_ms, outcome=outcome_of(done), error=done.error, created_at=None,
             app_version=self.app_version, user=user,
+        ))
+
+    def record_route(self, query: str, decision: RouteDecision, *, user: str = "") -> int:
+        """One routing decision with no answer behind it (POST /v1/route): outcome 'routed'."""
+        return self.store.add_routing_event(RoutingEvent(
+            id=None, query=query, route=decision.route, expert=decision.expert, model=None, tier=decision.tier,
+            score=decision.score, margin=decision.margin, router_us=decision.timings.total_us, outcome="routed",
+            created_at=None, app_version=self.app_version, user=user,
         ))
 
     def record_preference(
@@ -147,12 +176,22 @@ class Flywheel:
         return True
 
     def _apply(self, corrections: Sequence[Correction]) -> list[Learned]:
-        """Teach the router the corrections; those to routes it does not have (the config changed) are skipped."""
-        return self.router.learn([(c.query, c.right_route) for c in corrections if c.right_route in self.router.routes])
+        """Teach the router the corrections; those to routes it does not have (the config changed) are skipped.
+
+        A correction already applied (by `sync`, or before) is not taught again; its earlier Learned is returned.
+        """
+        usable = [c for c in corrections if c.right_route in self.router.routes]
+        with self._lock:
+            new = [c for c in usable if c.id not in self._applied]
+            for c, learned in zip(new, self.router.learn([(c.query, c.right_route) for c in new])):
+                self._applied[c.id] = (c, learned)  # type: ignore[index]
+            return [self._applied[c.id][1] for c in usable]  # type: ignore[index]
 
     def _unapply(self, correction: Correction) -> None:
-        """Take one applied correction back out of the router."""
-        self.router.unlearn(correction.query, correction.right_route)
+        """Take one applied correction back out of the router (nothing if it is not applied)."""
+        with self._lock:
+            if self._applied.pop(correction.id, None) is not None:  # type: ignore[arg-type]
+                self.router.unlearn(correction.query, correction.right_route)
 
 
 def overruled_rule(decision: dict | None, right_route: str) -> str | None:

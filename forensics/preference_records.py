@@ -15,7 +15,8 @@ from typing import Any, Literal, get_args
 from router.schema import Tier
 
 Verdict = Literal["a", "b", "tie", "both_bad"]
-Outcome = Literal["answered", "incomplete", "failed", "refused"]
+# routed: a routing decision only (POST /v1/route), no answer was asked for
+Outcome = Literal["answered", "incomplete", "failed", "refused", "routed"]
 # global: applied to the router; session: a visitor's, applied only in their browser session until promoted
 Scope = Literal["global", "session"]
 
@@ -179,7 +180,7 @@ class Correction:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingEvent:
-    """One routed chat turn: where it went, how confidently, how fast, and how it ended."""
+    """One routed turn (chat, gateway or /v1/route): where it went, how confidently, how fast, how it ended."""
 
     id: int | None = None
     query: str

@@ -1,9 +1,12 @@
 """The durable record of what users told the workbench: answer votes, route corrections, routed turns.
 
-One SQLite file in WAL mode; every record is written in its own transaction, so a record whose
-`add_*` call returned is on disk even if the process is killed the next instant. The schema is
-versioned with `PRAGMA user_version`; `MIGRATIONS[i]` (forensics.store_migrations) takes a file
-from version i to i + 1.
+One interface over two backends, chosen by the location the store is opened with: a SQLite file
+(a path or `sqlite:///data/preferences.sqlite3`, the default; forensics.store_sqlite) or a PostgreSQL
+database (`postgresql://user@host/db`; forensics.store_postgres) that several replicas share. Every
+record is written in its own transaction, so a record whose `add_*` call returned is stored even if
+the process is killed the next instant. The schema is versioned; `MIGRATIONS[i]`
+(forensics.store_migrations) takes a store from version i to i + 1, on either backend.
+Every change to the corrections bumps `corrections_version()`, so replicas notice each other's.
 
 Text is stored exactly, control characters included, except that lone UTF-16 surrogates (which
 UTF-8, and so SQLite and JSON files, cannot hold) become U+FFFD when a record is written, and that
@@ -14,13 +17,9 @@ The record types and text helpers live in forensics.preference_records and are r
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import re
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
@@ -38,18 +37,13 @@ from forensics.preference_records import (
     clip_text,
     utc_iso,
 )
+from forensics.store_base import StoreBackend, StoreError
 from forensics.store_migrations import MIGRATIONS
-from router.errors import RouterError
 
 __all__ = [
     "MIGRATIONS", "Correction", "Preference", "PreferenceStore", "RoutingEvent", "StoreError", "clean_text",
-    "clip_text",
+    "clip_text", "open_backend",
 ]
-
-
-class StoreError(RouterError):
-    """The preference store cannot be opened, read or written; the message says what to do."""
-
 
 Record = Preference | Correction | RoutingEvent
 # table -> (record type, columns stored as JSON text)
@@ -64,8 +58,7 @@ CLIPPED: dict[str, tuple[str, ...]] = {
     "corrections": ("query",),
     "routing_events": ("query", "error"),
 }
-
-
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 
 
 def _installed_version() -> str:
@@ -75,122 +68,84 @@ def _installed_version() -> str:
         return "unknown"
 
 
-def _explain(e: BaseException) -> tuple[str, str]:
-    """(what went wrong, what to do) for an OS or SQLite error, in words a user can act on."""
-    writable = "Set store.path to a writable file."
-    if isinstance(e, OSError):
-        reasons = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
-                   errno.EPERM: "operation not permitted", errno.ENOSPC: "the disk is full",
-                   errno.ENOTDIR: f"{e.filename} is not a directory",
-                   errno.EEXIST: f"{e.filename} is not a directory"}
-        return reasons.get(e.errno, e.strerror or str(e)), writable
-    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
-    text = str(e)
-    if code == 13 or "is full" in text:  # SQLITE_FULL
-        return ("the disk is full (or the database reached its size limit)",
-                "Free space on that disk, or set store.path to a file on another one.")
-    if code == 8 or "readonly" in text:  # SQLITE_READONLY
-        return "the file or its directory is read-only", writable
-    if code == 14 or "unable to open" in text:  # SQLITE_CANTOPEN
-        return "the file or its directory cannot be opened for writing", writable
-    if code in (11, 26) or "malformed" in text or "not a database" in text:  # SQLITE_CORRUPT, SQLITE_NOTADB
-        return (f"the file is corrupted or is not a SQLite database ({text})",
-                "Move it aside to start a new store, or set store.path to another file.")
-    if code in (5, 6) or "locked" in text:  # SQLITE_BUSY, SQLITE_LOCKED
-        return "another process kept it locked", "Close the other program using it, or retry."
-    return text, "Check the file, or set store.path to another one."
+def open_backend(location: str | Path, busy_timeout_s: float = 5.0, pool_size: int = 10) -> StoreBackend:
+    """The backend a store location names: a file path, `sqlite:///PATH` or `postgresql://USER@HOST/DB`.
+
+    `sqlite:///data/p.sqlite3` is relative to the working directory, `sqlite:////srv/p.sqlite3` absolute.
+    """
+    text = str(location)
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        from forensics.store_sqlite import SqliteBackend
+
+        return SqliteBackend(text, busy_timeout_s)
+    name = scheme.group(1).lower()
+    if name == "sqlite":
+        from forensics.store_sqlite import SqliteBackend
+
+        if not text.startswith("sqlite:///"):
+            raise StoreError(f"Invalid store URL {text!r}: write sqlite:///relative/path or sqlite:////absolute/path.")
+        return SqliteBackend(text[len("sqlite:///"):], busy_timeout_s)
+    if name in ("postgresql", "postgres"):
+        from forensics.store_postgres import PostgresBackend
+
+        return PostgresBackend(text, busy_timeout_s, pool_size)
+    raise StoreError(f"Unknown store URL scheme '{name}'. Available: sqlite:///PATH, postgresql://USER@HOST/DB")
 
 
 def _owned_by(user: str | None) -> tuple[str, tuple[str, ...]]:
     """(SQL, parameters) that restrict a statement to one user's rows; nothing when user is None."""
-    return ("", ()) if user is None else (" AND user = ?", (user,))
+    return ("", ()) if user is None else (' AND "user" = ?', (user,))
 
 
 class PreferenceStore:
-    """Preferences, corrections and routing events in one SQLite file, safe to share between threads."""
+    """Preferences, corrections and routing events in SQLite or PostgreSQL, safe to share between threads.
 
-    def __init__(self, path: str | Path, app_version: str | None = None, busy_timeout_s: float = 5.0, *,
-                 max_text_chars: int = 20_000) -> None:
+    `location` is a file path, `sqlite:///PATH` or `postgresql://USER@HOST/DB` (see `open_backend`).
+    """
+
+    def __init__(self, location: str | Path, app_version: str | None = None, busy_timeout_s: float = 5.0, *,
+                 max_text_chars: int = 20_000, pool_size: int = 10) -> None:
         if isinstance(max_text_chars, bool) or not isinstance(max_text_chars, int) or max_text_chars < 1:
             raise ValueError(f"max_text_chars must be a whole number of characters >= 1, got {max_text_chars!r}.")
-        self.path = Path(path).expanduser()
         self.app_version = app_version or _installed_version()
         self.max_text_chars = max_text_chars
-        # One connection behind a lock: SQLite takes one writer at a time anyway, and in-process
-        # writers then queue on the lock instead of polling SQLite's busy handler.
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._db: StoreBackend = open_backend(location, busy_timeout_s, pool_size)
+        self.location = self._db.location
+        self.path: Path | None = getattr(self._db, "path", None)  # the file, for a SQLite store
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.exists() and not os.access(self.path, os.W_OK):  # else it opens, and the first vote fails
-                raise StoreError(f"Cannot write preferences to {self.path}: the file is read-only. "
-                                 "Set store.path to a writable file.")
-            self._conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode syncs at checkpoints, not at each commit: a committed transaction is
-            # in the WAL file (the OS holds it) when the call returns, so it survives the process
-            # being killed; only a power loss or OS crash can undo the last commits. FULL would add
-            # an fsync per record for that case.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except (OSError, sqlite3.Error) as e:
-            self.close()
-            raise self._error("write", e) from e
-        except StoreError:
+        except BaseException:
             self.close()
             raise
-
-    def _error(self, doing: str, e: BaseException) -> StoreError:
-        reason, advice = _explain(e)
-        where = "write preferences to" if doing == "write" else "read preferences from"
-        return StoreError(f"Cannot {where} {self.path}: {reason}. {advice}")
 
     def _migrate(self) -> None:
-        with self._transaction() as conn:  # IMMEDIATE: two processes opening a new file migrate once
-            found = conn.execute("PRAGMA user_version").fetchone()[0]
+        with self._db.transaction() as conn:  # one transaction: two processes opening a new store migrate once
+            found = self._db.schema_version(conn)
             if found > len(MIGRATIONS):
                 raise StoreError(
-                    f"{self.path} has schema version {found}, but this workbench knows versions up to "
+                    f"{self.location} has schema version {found}, but this workbench knows versions up to "
                     f"{len(MIGRATIONS)}: it was written by a newer release. Upgrade the workbench, "
-                    "or set store.path to another file.")
+                    "or set store.url to another store.")
             for migrate in MIGRATIONS[found:]:
-                migrate(conn)
+                migrate(conn)  # type: ignore[arg-type]
             if found < len(MIGRATIONS):
-                conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+                self._db.set_schema_version(conn, len(MIGRATIONS))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        if self._conn is None:
-            raise StoreError(f"The preference store at {self.path} is closed.")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:  # SQLite has already rolled back after some errors (disk full)
-                self._conn.execute("ROLLBACK")
-            raise
+    def _write(self, sql: str, params: Sequence[Any] = (), *, corrections: bool = False) -> int:
+        """Run one statement in its own transaction; returns the rows it changed.
 
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                with self._transaction() as conn:
-                    return conn.execute(sql, params)
-            except sqlite3.Error as e:
-                raise self._error("write", e) from e
+        With `corrections`, a statement that changed any row also bumps the corrections' version.
+        """
+        with self._db.transaction() as conn:
+            changed = conn.execute(sql, params).rowcount
+            if corrections and changed:
+                self._bump(conn)
+            return changed
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            if self._conn is None:
-                raise StoreError(f"The preference store at {self.path} is closed.")
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as e:
-                raise self._error("read", e) from e
+    def _bump(self, conn: Any) -> None:
+        conn.execute("UPDATE store_version SET corrections = corrections + 1 WHERE id = 1")
+        self._db.changed(conn)
 
     def _row(self, table: str, record: Record) -> dict[str, Any]:
         """The record as column values: defaults filled in, text cleaned and clipped, JSON columns dumped."""
@@ -221,11 +176,18 @@ class PreferenceStore:
         row["original_chars"] = original
         return row
 
+    @staticmethod
+    def _columns(row: dict[str, Any]) -> str:
+        return ", ".join(f'"{column}"' for column in row)
+
     def _insert(self, table: str, record: Record) -> int:
         row = self._row(table, record)
-        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-        cursor = self._write(sql, list(row.values()))
-        return int(cursor.lastrowid)  # type: ignore[arg-type]
+        sql = f"INSERT INTO {table} ({self._columns(row)}) VALUES ({', '.join('?' * len(row))}) RETURNING id"
+        with self._db.transaction() as conn:
+            new_id = int(conn.execute(sql, list(row.values())).fetchone()["id"])
+            if table == "corrections":
+                self._bump(conn)
+            return new_id
 
     def _select(self, table: str, where: Sequence[str] = (), params: Sequence[Any] = (),
                 limit: int | None = None) -> list[Any]:
@@ -233,8 +195,7 @@ class PreferenceStore:
         sql = f"SELECT * FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
         sql += " ORDER BY created_at DESC, id DESC" + (" LIMIT ?" if limit is not None else "")
         records = []
-        for row in self._read(sql, [*params, *([limit] if limit is not None else [])]):
-            values = {k: row[k] for k in row.keys()}
+        for values in self._db.read(sql, [*params, *([limit] if limit is not None else [])]):
             for column in json_columns:
                 values[column] = None if values[column] is None else json.loads(values[column])
             if "history" in values:
@@ -252,19 +213,15 @@ class PreferenceStore:
         if p.pair_id is None:
             return self._insert("preferences", p)
         row = self._row("preferences", p)
-        updates = ", ".join(f"{column} = excluded.{column}" for column in row if column not in ("pair_id", "user"))
-        sql = (f"INSERT INTO preferences ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
-               f"ON CONFLICT (pair_id, user) WHERE pair_id IS NOT NULL DO UPDATE SET {updates} RETURNING id")
-        with self._lock:
-            try:
-                with self._transaction() as conn:
-                    return int(conn.execute(sql, list(row.values())).fetchone()[0])
-            except sqlite3.Error as e:
-                raise self._error("write", e) from e
+        updates = ", ".join(f'"{column}" = excluded."{column}"' for column in row if column not in ("pair_id", "user"))
+        sql = (f"INSERT INTO preferences ({self._columns(row)}) VALUES ({', '.join('?' * len(row))}) "
+               f'ON CONFLICT (pair_id, "user") WHERE pair_id IS NOT NULL DO UPDATE SET {updates} RETURNING id')
+        with self._db.transaction() as conn:
+            return int(conn.execute(sql, list(row.values())).fetchone()["id"])
 
     def preference_for_pair(self, pair_id: str, user: str) -> Preference | None:
         """This user's vote on this pair, or None if they have not voted on it."""
-        found = self._select("preferences", ("pair_id = ?", "user = ?"), (pair_id, user))
+        found = self._select("preferences", ("pair_id = ?", '"user" = ?'), (pair_id, user))
         return found[0] if found else None
 
     def preferences(self, route: str | None = None, expert: str | None = None, verdict: str | None = None,
@@ -274,7 +231,7 @@ class PreferenceStore:
             raise ValueError(f"Unknown verdict {verdict!r}. Allowed: {', '.join(VERDICTS)}")
         where, params = [], []
         for clause, value in (("route = ?", route), ("? IN (expert_a, expert_b)", expert),
-                              ("verdict = ?", verdict), ("user = ?", user)):
+                              ("verdict = ?", verdict), ('"user" = ?', user)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
@@ -286,7 +243,7 @@ class PreferenceStore:
     def delete_preference(self, id: int, user: str | None = None) -> bool:
         """Remove a vote; False when there was none with this id (or, with `user`, none that user made)."""
         owned, params = _owned_by(user)
-        return self._write("DELETE FROM preferences WHERE id = ?" + owned, (id, *params)).rowcount == 1
+        return self._write("DELETE FROM preferences WHERE id = ?" + owned, (id, *params)) == 1
 
     def win_rates(self, user: str | None = None) -> list[dict[str, Any]]:
         """Per (route, expert): wins, losses, ties, both_bad, n and wins / decisive votes (None if none).
@@ -296,13 +253,16 @@ class PreferenceStore:
         owned, params = _owned_by(user)
         sides = ("SELECT route, {me} AS expert, CASE verdict WHEN '{won}' THEN 'win' WHEN '{lost}' THEN 'loss' "
                  "ELSE verdict END AS result FROM preferences WHERE expert_a != expert_b" + owned)
-        rows = self._read(
-            "SELECT route, expert, SUM(result = 'win') AS wins, SUM(result = 'loss') AS losses, "
-            "SUM(result = 'tie') AS ties, SUM(result = 'both_bad') AS both_bad, COUNT(*) AS n FROM ("
+        counts = ", ".join(f"SUM(CASE WHEN result = '{r}' THEN 1 ELSE 0 END) AS {name}"
+                           for r, name in (("win", "wins"), ("loss", "losses"), ("tie", "ties"),
+                                           ("both_bad", "both_bad")))
+        rows = self._db.read(
+            f"SELECT route, expert, {counts}, COUNT(*) AS n FROM ("
             + sides.format(me="expert_a", won="a", lost="b") + " UNION ALL "
-            + sides.format(me="expert_b", won="b", lost="a") + ") GROUP BY route, expert ORDER BY route, expert",
-            [*params, *params])
-        return [{**dict(r), "win_rate": r["wins"] / (r["wins"] + r["losses"]) if r["wins"] + r["losses"] else None}
+            + sides.format(me="expert_b", won="b", lost="a") + ") AS sides GROUP BY route, expert "
+            "ORDER BY route, expert", [*params, *params])
+        return [{**{k: int(v) if k in ("wins", "losses", "ties", "both_bad", "n") else v for k, v in r.items()},
+                 "win_rate": r["wins"] / (r["wins"] + r["losses"]) if r["wins"] + r["losses"] else None}
                 for r in rows]
 
     def add_correction(self, c: Correction) -> int:
@@ -315,15 +275,13 @@ class PreferenceStore:
         With `user`, only a correction that user made is undone.
         """
         owned, params = _owned_by(user)
-        cursor = self._write("UPDATE corrections SET undone_at = ? WHERE id = ? AND undone_at IS NULL" + owned,
-                             (utc_iso(), id, *params))
-        return cursor.rowcount == 1
+        return self._write("UPDATE corrections SET undone_at = ? WHERE id = ? AND undone_at IS NULL" + owned,
+                           (utc_iso(), id, *params), corrections=True) == 1
 
     def promote_correction(self, id: int) -> bool:
         """Make an active session correction global; False when there is no active session one with this id."""
-        cursor = self._write("UPDATE corrections SET scope = 'global' "
-                             "WHERE id = ? AND scope = 'session' AND undone_at IS NULL", (id,))
-        return cursor.rowcount == 1
+        return self._write("UPDATE corrections SET scope = 'global' "
+                           "WHERE id = ? AND scope = 'session' AND undone_at IS NULL", (id,), corrections=True) == 1
 
     def correction(self, id: int) -> Correction | None:
         """The correction with this id, undone or not; None if there is none."""
@@ -337,11 +295,19 @@ class PreferenceStore:
             raise ValueError(f"Unknown scope {scope!r}. Allowed: {', '.join(SCOPES)}")
         where = [] if include_undone else ["undone_at IS NULL"]
         params = []
-        for clause, value in (("user = ?", user), ("scope = ?", scope)):
+        for clause, value in (('"user" = ?', user), ("scope = ?", scope)):
             if value is not None:
                 where.append(clause)
                 params.append(value)
         return self._select("corrections", where, params)
+
+    def corrections_version(self) -> int:
+        """A number that grows with every correction added, undone or promoted, by any process."""
+        return int(self._db.read("SELECT corrections FROM store_version WHERE id = 1")[0]["corrections"])
+
+    def wait_for_change(self, timeout_s: float) -> None:
+        """Return when another process may have changed the corrections (PostgreSQL), or after `timeout_s`."""
+        self._db.wait_for_change(timeout_s)
 
     def add_routing_event(self, e: RoutingEvent) -> int:
         """Store one routed turn; returns its id."""
@@ -351,20 +317,17 @@ class PreferenceStore:
         """Routed turns, newest first; at most `limit` of them."""
         if user is None:
             return self._select("routing_events", limit=limit)
-        return self._select("routing_events", ("user = ?",), (user,), limit=limit)
+        return self._select("routing_events", ('"user" = ?',), (user,), limit=limit)
 
     def count(self, table: str) -> int:
         """Number of rows in one table."""
         if table not in TABLES:
             raise ValueError(f"Unknown table '{table}'. Available: {', '.join(TABLES)}")
-        return int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])
+        return int(self._db.read(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
 
     def close(self) -> None:
-        """Close the file; later calls raise StoreError. Closing twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the store; later calls raise StoreError. Closing twice is harmless."""
+        self._db.close()
 
     def __enter__(self) -> PreferenceStore:
         return self

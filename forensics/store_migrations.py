@@ -1,6 +1,10 @@
-"""The preference store's schema versions: `MIGRATIONS[i]` takes a SQLite file from version i to i + 1.
+"""The preference store's schema versions: `MIGRATIONS[i]` takes a store from version i to i + 1.
 
-Append a function for a new version; never edit a released one (files in the field were made by it).
+Append a function for a new version; never edit a released one (stores in the field were made by it).
+The statements are SQLite's; on PostgreSQL the same functions run through a connection that writes
+`INTEGER PRIMARY KEY AUTOINCREMENT` as an identity column, REAL as DOUBLE PRECISION and TEXT with
+the "C" collation (byte order, as SQLite sorts), so both backends hold the same schema.
+`user` is quoted because PostgreSQL reserves the word.
 """
 
 from __future__ import annotations
@@ -33,14 +37,20 @@ def v1_tables(conn: sqlite3.Connection) -> None:
 def v2_accounts(conn: sqlite3.Connection) -> None:
     """Who made each record, visitors' corrections kept apart, one vote per pair per user, clipped lengths."""
     for table in ("preferences", "corrections", "routing_events"):
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN user TEXT NOT NULL DEFAULT ''")  # '': before accounts
+        conn.execute(f"""ALTER TABLE {table} ADD COLUMN "user" TEXT NOT NULL DEFAULT ''""")  # '': before accounts
         conn.execute(f"ALTER TABLE {table} ADD COLUMN original_chars INTEGER")
-        conn.execute(f"CREATE INDEX {table}_user ON {table} (user)")
+        conn.execute(f'CREATE INDEX {table}_user ON {table} ("user")')
     conn.execute("ALTER TABLE corrections ADD COLUMN scope TEXT NOT NULL DEFAULT 'global' "
                  "CHECK (scope IN ('global', 'session'))")
     conn.execute("ALTER TABLE preferences ADD COLUMN pair_id TEXT")
-    conn.execute("CREATE UNIQUE INDEX preferences_pair_user ON preferences (pair_id, user) WHERE pair_id IS NOT NULL")
+    conn.execute('CREATE UNIQUE INDEX preferences_pair_user ON preferences (pair_id, "user") WHERE pair_id IS NOT NULL')
 
 
-# MIGRATIONS[i] takes a file from schema version i to i + 1; append, never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [v1_tables, v2_accounts]
+def v3_version(conn: sqlite3.Connection) -> None:
+    """A counter every change to the corrections bumps, so replicas sharing the store notice one."""
+    conn.execute("CREATE TABLE store_version (id INTEGER PRIMARY KEY CHECK (id = 1), corrections INTEGER NOT NULL)")
+    conn.execute("INSERT INTO store_version (id, corrections) VALUES (1, 0)")
+
+
+# MIGRATIONS[i] takes a store from schema version i to i + 1; append, never edit a released one.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [v1_tables, v2_accounts, v3_version]

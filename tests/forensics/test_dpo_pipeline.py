@@ -216,3 +216,14 @@ def test_votes_on_clipped_prompts_are_left_out_of_the_answers(tmp_path):
         out = tmp_path / "dpo.jsonl"
         assert export_dpo_dataset(store, out) == 1 and read_jsonl(out)[0]["prompt"] == "short one"
         assert export_dpo_dataset(store, out, kind="routing") == 2  # which expert won still holds
+
+
+def test_command_line_exports_from_a_postgresql_store(tmp_path):
+    from tests.support.postgres import fresh_database
+
+    with fresh_database("dpo") as url:
+        with PreferenceStore(url) as store:
+            store.add_preference(pref(prompt="Explain recursion"))
+        done = run_cli("export", "--db", url, "--out", "pg.jsonl", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert [row["prompt"] for row in read_jsonl(tmp_path / "pg.jsonl")] == ["Explain recursion"]

@@ -15,11 +15,49 @@ from pathlib import Path
 import pytest
 
 import forensics.preference_store as store_module
-from forensics.preference_store import Correction, Preference, PreferenceStore, RoutingEvent, StoreError, clean_text
+from forensics.dpo_pipeline import export_dpo_dataset
+from forensics.preference_store import (
+    Correction,
+    Preference,
+    PreferenceStore,
+    RoutingEvent,
+    StoreError,
+    clean_text,
+    open_backend,
+)
 from forensics.store_migrations import v1_tables
 from router.errors import RouterError
+from tests.support.postgres import fresh_database
 
 REPO = Path(__file__).resolve().parents[2]
+VERSION = len(store_module.MIGRATIONS)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    """Where a new store goes: a SQLite file, or a fresh PostgreSQL database (skipped without a server)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "prefs.sqlite3")
+        return
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def store(location):
+    with PreferenceStore(location) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    with PreferenceStore(tmp_path / "prefs.sqlite3") as s:
+        yield s
+
+
+def schema_version(store: PreferenceStore) -> int:
+    with store._db.transaction() as conn:
+        return store._db.schema_version(conn)
 
 HOSTILE = [
     "\x00nul\x00 inside",
@@ -151,8 +189,8 @@ def test_win_rates(store):
     assert len(rows) == 4
 
 
-def test_count_unknown_table_and_closed_store(tmp_path):
-    store = PreferenceStore(tmp_path / "p.sqlite3")
+def test_count_unknown_table_and_closed_store(location):
+    store = PreferenceStore(location)
     with pytest.raises(ValueError, match="Available: preferences, corrections, routing_events"):
         store.count("sqlite_master")
     store.close()
@@ -164,59 +202,61 @@ def test_count_unknown_table_and_closed_store(tmp_path):
 def test_pragmas_and_parent_directory(tmp_path):
     path = tmp_path / "deep" / "er" / "prefs.sqlite3"
     with PreferenceStore(path) as store:
-        conn = store._conn  # the settings are per connection, so look at the store's own
+        conn = store._db.conn  # the settings are per connection, so look at the store's own
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS) == 3
     assert path.is_file()
 
 
-def _v3_add_rating(conn):
+def _v4_add_rating(conn):
     conn.execute("ALTER TABLE preferences ADD COLUMN rating INTEGER")
 
 
-def test_old_version_file_is_migrated(tmp_path, monkeypatch):
+def test_sqlite_file_of_version_0_is_migrated(tmp_path):
     v0 = tmp_path / "v0.sqlite3"
     with closing(sqlite3.connect(v0)) as conn:  # version 0: a SQLite file this store has never touched
         conn.execute("CREATE TABLE notes (x TEXT)")
         conn.commit()
     with PreferenceStore(v0) as store:
-        assert store.count("preferences") == 0
-    v1 = tmp_path / "v1.sqlite3"
-    with PreferenceStore(v1) as store:
+        assert store.count("preferences") == 0 and schema_version(store) == VERSION
+
+
+def test_a_new_migration_runs_once(location, monkeypatch):
+    with PreferenceStore(location) as store:
         pid = store.add_preference(pref())
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, _v3_add_rating])
-    with PreferenceStore(v1) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
-        assert store._conn.execute("SELECT rating FROM preferences WHERE id = ?", (pid,)).fetchone()[0] is None
-    with PreferenceStore(v1):  # already at version 3: nothing to do
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, _v4_add_rating])
+    with PreferenceStore(location) as store:
+        assert schema_version(store) == VERSION + 1
+        assert store._db.read("SELECT rating FROM preferences WHERE id = ?", (pid,)) == [{"rating": None}]
+    with PreferenceStore(location):  # already at the new version: nothing to do
         pass
 
 
-def test_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
-    path = tmp_path / "p.sqlite3"
-    PreferenceStore(path).close()
+def test_failed_migration_leaves_the_store_as_it_was(location, monkeypatch):
+    PreferenceStore(location).close()
 
     def broken(conn):
-        conn.execute("CREATE TABLE half_done (x)")
-        raise sqlite3.OperationalError("boom")
+        conn.execute("CREATE TABLE half_done (x INTEGER)")
+        conn.execute("SELECT no_such_column FROM half_done")
 
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, broken])
-    with pytest.raises(StoreError, match="boom"):
-        PreferenceStore(path)
-    with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+    with pytest.raises(StoreError, match="no_such_column"):
+        PreferenceStore(location)
+    monkeypatch.undo()
+    with PreferenceStore(location) as store:
+        assert schema_version(store) == VERSION
+        with pytest.raises(StoreError, match="half_done"):
+            store._db.read("SELECT * FROM half_done")
 
 
-def test_newer_version_is_refused(tmp_path):
-    path = tmp_path / "future.sqlite3"
-    with closing(sqlite3.connect(path)) as conn:
-        conn.execute("PRAGMA user_version = 7")
-    with pytest.raises(StoreError, match="schema version 7.*up to 2.*newer release"):
-        PreferenceStore(path)
+def test_newer_version_is_refused(location):
+    with PreferenceStore(location) as store, store._db.transaction() as conn:
+        store._db.set_schema_version(conn, 7)
+    with pytest.raises(StoreError, match=f"schema version 7.*up to {VERSION}.*newer release"):
+        PreferenceStore(location)
 
 
 def test_corrupted_file(tmp_path):
@@ -268,22 +308,23 @@ def test_read_only_directory_or_file(tmp_path, locked):
         folder.chmod(0o700)
 
 
-def test_full_disk(store):
+def test_full_disk(sqlite_store):
+    store = sqlite_store
     store.add_preference(pref())
-    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
-    store._conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a database this big fills the "disk"
+    pages = store._db.conn.execute("PRAGMA page_count").fetchone()[0]
+    store._db.conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # a database this big fills the "disk"
     with pytest.raises(StoreError, match="disk is full") as info:
         store.add_preference(pref(answer_a="x" * 200_000))
     assert isinstance(info.value.__cause__, sqlite3.OperationalError)
     assert store.count("preferences") == 1  # the failed record left nothing behind
-    store._conn.execute("PRAGMA max_page_count = 1073741823")
+    store._db.conn.execute("PRAGMA max_page_count = 1073741823")
     store.add_preference(pref(answer_a="x" * 200_000))
     assert store.count("preferences") == 2
 
 
 @pytest.mark.parametrize("text", [*HOSTILE, MEGABYTE], ids=[*map(str, range(len(HOSTILE))), "1MB"])
-def test_hostile_text_round_trips(tmp_path, text):
-    store = PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=len(MEGABYTE))  # exact below the bound
+def test_hostile_text_round_trips(location, text):
+    store = PreferenceStore(location, max_text_chars=len(MEGABYTE))  # exact below the bound
     p = pref(prompt=text, answer_a=text, answer_b=text[::-1], expert_a=text[:50], history=[{"role": "user",
              "content": text}], decision={text[:20]: text}, route=text[:30])
     c = Correction(query=text, wrong_route=text[:10], right_route=text[-10:])
@@ -337,7 +378,7 @@ WRITER = """
 import sys
 from forensics.preference_store import Correction, Preference, PreferenceStore, RoutingEvent
 
-store = PreferenceStore(sys.argv[1])
+store = PreferenceStore(sys.argv[1], pool_size=1)
 print("ready", flush=True)
 i = 0
 while True:
@@ -364,13 +405,12 @@ def _wait_for_ready(log: Path, proc: subprocess.Popen, timeout: float = 20.0) ->
         time.sleep(0.01)
 
 
-def test_records_survive_sigkill(tmp_path):
-    path = tmp_path / "crash.sqlite3"
+def test_records_survive_sigkill(tmp_path, location):
     written: dict[str, set[int]] = {"preferences": set(), "routing_events": set(), "corrections": set()}
     for round_ in range(5):
         log = tmp_path / f"writer-{round_}.log"
         with log.open("w") as out:
-            proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=out, cwd=REPO)
+            proc = subprocess.Popen([sys.executable, "-c", WRITER, location], stdout=out, cwd=REPO)
         try:
             _wait_for_ready(log, proc)
             time.sleep(random.uniform(0.2, 0.5))
@@ -380,32 +420,35 @@ def test_records_survive_sigkill(tmp_path):
         lines = log.read_text().split("\n")[1:-1]  # the last piece may be a half-printed line
         for table, n in (line.split() for line in lines):
             written[table].add(int(n))
-        with closing(sqlite3.connect(path)) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if not location.startswith("postgresql"):
+            with closing(sqlite3.connect(location)) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        with PreferenceStore(location) as store:
             for table, expected in written.items():
-                stored = {row[0] for row in conn.execute(f"SELECT id FROM {table}")}
+                stored = {row["id"] for row in store._db.read(f"SELECT id FROM {table}")}
                 assert expected <= stored, f"round {round_}: {table} lost {sorted(expected - stored)[:5]}"
     assert all(len(ids) > 5 for ids in written.values())
 
 
-def test_v1_file_gains_users_scopes_pairs_and_clipped_lengths(tmp_path):
-    path = tmp_path / "v1.sqlite3"
-    with closing(sqlite3.connect(path)) as conn:  # a file as the release before accounts wrote it
+def test_v1_store_gains_users_scopes_pairs_and_clipped_lengths(location):
+    db = open_backend(location)
+    with db.transaction() as conn:  # a store as the release before accounts wrote it
+        db.schema_version(conn)
         v1_tables(conn)
-        conn.execute("PRAGMA user_version = 1")
+        db.set_schema_version(conn, 1)
         conn.execute("INSERT INTO preferences (prompt, history, answer_a, answer_b, expert_a, model_a, expert_b, "
-                     "model_b, verdict, route, created_at, app_version) VALUES ('2+2?', '[]', '4', 'five', "
+                     "model_b, verdict, route, created_at, app_version) VALUES ('2 plus 2', '[]', '4', 'five', "
                      "'professor', 'qwen', 'zoomer', 'llama', 'a', 'math', '2025-01-01T00:00:00.000000+00:00', '1')")
         conn.execute("INSERT INTO corrections (query, wrong_route, right_route, created_at, app_version) "
                      "VALUES ('solve x', 'code', 'math', '2025-01-02T00:00:00.000000+00:00', '1')")
         conn.execute("INSERT INTO routing_events (query, route, expert, model, tier, score, margin, router_us, "
                      "outcome, created_at, app_version) VALUES ('hi', 'chitchat', 'zoomer', 'llama', 'L2', 0.6, "
                      "0.1, 800.0, 'answered', '2025-01-03T00:00:00.000000+00:00', '1')")
-        conn.commit()
-    with PreferenceStore(path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    db.close()
+    with PreferenceStore(location) as store:
+        assert schema_version(store) == VERSION
         [p], [c], [e] = store.preferences(), store.corrections(), store.routing_events()
-        assert (p.prompt, p.answer_b, p.verdict, p.route, p.app_version) == ("2+2?", "five", "a", "math", "1")
+        assert (p.prompt, p.answer_b, p.verdict, p.route, p.app_version) == ("2 plus 2", "five", "a", "math", "1")
         assert (p.user, p.pair_id, p.original_chars) == ("", None, None)
         assert (c.query, c.wrong_route, c.right_route, c.user, c.scope, c.original_chars) == (
             "solve x", "code", "math", "", "global", None)
@@ -439,8 +482,8 @@ def test_long_text_is_clipped_and_its_length_kept(store):
     assert len(short_query.error) == 20_000 and short_query.original_chars is None
 
 
-def test_the_bound_is_set_per_store_and_never_splits_a_character(tmp_path):
-    with PreferenceStore(tmp_path / "p.sqlite3", max_text_chars=4) as store:
+def test_the_bound_is_set_per_store_and_never_splits_a_character(tmp_path, location):
+    with PreferenceStore(location, max_text_chars=4) as store:
         store.add_preference(pref(prompt="abc\ud83d\ude00tail"))  # a split pair is joined before clipping
         [p] = store.preferences()
         assert (p.prompt, p.original_chars) == ("abc\U0001F600", 8)
@@ -498,9 +541,9 @@ def test_one_vote_per_pair_per_user(store):
     assert vote.created_at.startswith("2025-02-01")
     assert store.preference_for_pair("pair-1", "carol") is None
     assert store.add_preference(pref()) != store.add_preference(pref())  # no pair_id: every vote is kept
-    with pytest.raises(sqlite3.IntegrityError):  # the database holds the rule too, not only add_preference
-        store._conn.execute("UPDATE preferences SET pair_id = 'pair-1', user = 'alice' WHERE id = ?",
-                            (store.preference_for_pair("pair-1", "bob").id,))
+    with pytest.raises(StoreError, match="(?i)unique"):  # the database holds the rule too, not only add_preference
+        store._write("""UPDATE preferences SET pair_id = 'pair-1', "user" = 'alice' WHERE id = ?""",
+                     (store.preference_for_pair("pair-1", "bob").id,))
 
 
 def test_promote_correction(store):
@@ -513,3 +556,66 @@ def test_promote_correction(store):
     store.undo_correction(undone)
     assert store.promote_correction(undone) is False and store.correction(undone).scope == "session"
     assert store.promote_correction(999) is False and store.correction(999) is None
+
+
+def test_every_change_to_the_corrections_bumps_the_version_other_processes_read(location):
+    with PreferenceStore(location) as store, PreferenceStore(location) as other:
+        assert store.corrections_version() == other.corrections_version() == 0
+        visitor = store.add_correction(Correction(query="q", right_route="math", scope="session"))
+        assert other.corrections_version() == 1
+        store.add_preference(pref())
+        store.add_routing_event(event())
+        assert other.corrections_version() == 1  # votes and routed turns leave the corrections alone
+        assert store.promote_correction(visitor) and other.corrections_version() == 2
+        assert store.undo_correction(visitor) and other.corrections_version() == 3
+        assert not store.undo_correction(visitor) and not store.promote_correction(visitor)
+        assert other.corrections_version() == 3  # nothing changed, nothing to notice
+
+
+def test_a_waiting_replica_wakes_on_a_correction(location):
+    """PostgreSQL wakes the waiter with NOTIFY; SQLite's wait is a plain timeout (it polls)."""
+    if not location.startswith("postgresql"):
+        pytest.skip("SQLite replicas poll: nothing wakes them early")
+    with PreferenceStore(location) as waiter, PreferenceStore(location) as writer:
+        waiter.wait_for_change(0.1)  # the first call starts listening
+        woke = threading.Event()
+        thread = threading.Thread(target=lambda: (waiter.wait_for_change(600), woke.set()), daemon=True)
+        thread.start()
+        writer.add_correction(Correction(query="q", right_route="math"))
+        thread.join(120)
+        assert woke.is_set()
+
+
+def test_both_backends_export_the_same_files(tmp_path):
+    with fresh_database() as url:
+        files = []
+        for location in (str(tmp_path / "p.sqlite3"), url):
+            with PreferenceStore(location, app_version="1") as store:
+                store.add_preference(pref(prompt="\x00 odd \ufdd0 text", history=[{"role": "user", "content": "hi"}]))
+                store.add_preference(pref(verdict="b", created_at="2025-01-02T00:00:00Z"))
+                store.add_preference(pref(verdict="tie", created_at="2025-01-03T00:00:00Z"))
+                store.add_correction(Correction(query="solve x", wrong_route="code", right_route="math",
+                                                created_at="2025-01-04T00:00:00Z"))
+                for kind in ("answers", "routing"):
+                    out = tmp_path / f"{len(files)}-{kind}.jsonl"
+                    export_dpo_dataset(store, out, kind=kind)
+                    files.append(out.read_bytes())
+        assert files[:2] == files[2:] and all(files)
+
+
+def test_store_locations(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with PreferenceStore("sqlite:///data/prefs.sqlite3") as relative:
+        assert relative.path == Path("data/prefs.sqlite3") and (tmp_path / "data" / "prefs.sqlite3").is_file()
+    with PreferenceStore(f"sqlite:///{tmp_path}/abs.sqlite3") as absolute:
+        assert absolute.path == tmp_path / "abs.sqlite3"
+    with pytest.raises(StoreError, match="Unknown store URL scheme 'mysql'. Available: sqlite:///PATH, postgresql://"):
+        PreferenceStore("mysql://bob@db/prefs")
+
+
+def test_an_unreachable_server_is_named_without_its_password():
+    with pytest.raises(StoreError) as info:
+        PreferenceStore("postgresql://bob:hunter2@127.0.0.1:9/prefs", busy_timeout_s=1)
+    message = str(info.value)
+    assert "hunter2" not in message and "postgresql://bob@127.0.0.1:9/prefs" in message
+    assert "Check that the PostgreSQL server is running" in message
