@@ -1,6 +1,6 @@
 """The forensics command line: benchmarks over labelled queries.
 
-    python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--json] [key=value ...]
+    python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--store STORE] [--json] [key=value ...]
     python -m forensics.benchmark_suite latency  --data FILE [--peer semantic-router] [--json] [key=value ...]
     python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
     python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]
@@ -8,6 +8,7 @@
     python -m forensics.benchmark_suite calibrate --data FILE [--out FILE.yaml] [--plots DIR] [--json] [key=value ...]
     python -m forensics crossval --data FILE [--data FILE2] [--folds 5] [--seed 0] [--json] [key=value ...]
     python -m forensics.benchmark_suite rules    --data FILE [--data FILE2 ...] [--min-precision 0.98] [--json] [key=value ...]
+    python -m forensics.benchmark_suite load     --url URL --data FILE [--concurrency 16] [--duration 30] [--json]
 
 With --json the last line printed is one JSON object with the figures.
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from forensics import rules
@@ -39,6 +41,10 @@ def _print_accuracy(report: dict[str, Any]) -> None:
         acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
         prec = "-" if r["precision"] is None else f"{r['precision']:.3f}"
         print(f"{name:<12}{r['n']:>5}{acc:>10}{prec:>11}")
+    for kind, r in report.get("per_kind", {}).items():
+        print(f"kind {kind}: n={r['n']}  accuracy={r['accuracy']:.3f}")
+    if "conversation" in report:
+        print("conversation: " + "  ".join(f"{k}={s:.3f}" for k, s in report["conversation"].items()))
 
 
 def _print_latency(report: dict[str, Any]) -> None:
@@ -64,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("overrides", nargs="*", help="Hydra-style overrides, e.g. router.semantic.threshold=0.4")
         if name == "accuracy":
             p.add_argument("--exemplars", help="labelled JSONL whose rows are added as L2 utterances")
+            p.add_argument("--store", help="preference store (SQLite file or URL): its active global corrections "
+                                           "are taught to the router first, as the app does at start-up")
         elif name == "latency":
             p.add_argument("--no-baseline", action="store_true", help="skip the sentence-transformers baseline")
             p.add_argument("--peer", choices=PEERS, help="also time this router's decisions (the peers extra)")
@@ -85,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
     p.add_argument("overrides", nargs="*", help="Hydra-style overrides of the config to calibrate")
     rules.add_parser(sub)
+    p = sub.add_parser("load", help="drive POST /v1/route of a running server with concurrent clients")
+    p.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:7860")
+    p.add_argument("--data", required=True, help='labelled JSONL: {"query": ..., "route": ...} per line')
+    p.add_argument("--concurrency", type=int, default=16, help="clients sending at once")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds")
+    p.add_argument("--api-key", default=None, help="Bearer key (default: $WORKBENCH_API_KEY)")
+    p.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
     p = sub.add_parser("crossval", help="grouped k-fold over datasets: the new design beside today's, same folds")
     p.add_argument("--data", required=True, action="append", help="labelled JSONL with a 'dataset' per row; repeatable")
     p.add_argument("--folds", type=int, default=5, help="grouped folds; 0: leave one dataset out")
@@ -96,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _crossval_command(args)
     if args.command == "rules":
         return rules.run(args)
+    if args.command == "load":
+        return _load_command(args)
     if args.command in ("sweep", "calibrate"):
         return _grid_command(args)
     overrides = list(args.overrides)
@@ -105,8 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         router = build_router(load_config(overrides))
         rows = load_labelled(args.data, routes=list(router.routes))
         if args.command == "accuracy":
+            restored = _restore(router, args.store) if args.store else None
             report = evaluate(router, rows)
             _print_accuracy(report)
+            if restored is not None:
+                report["corrections_restored"] = restored
+                print(f"with {restored} stored correction(s) from {args.store}")
         elif args.command == "feedback":
             report = measure_feedback(router, rows, args.fraction, args.seed)
             print(f"fed {report['n_fed']} corrections ({report['n_already_right']} rows already routed right, "
@@ -123,6 +144,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     return 0
+
+
+def _restore(router: Any, location: str) -> int:
+    """Teach the router a store's active global corrections, through the app's code path (Flywheel.restore)."""
+    from forensics.feedback import Flywheel
+    from forensics.preference_store import PreferenceStore, StoreError
+
+    file = location.removeprefix("sqlite:///") if "://" not in location or location.startswith("sqlite:///") else None
+    if file is not None and not Path(file).is_file():  # opening would create an empty store: a typo, most likely
+        raise StoreError(f"No preference store at {file}. Pass the app's store file (store.path) or URL (store.url).")
+    with PreferenceStore(location) as store:
+        restored = Flywheel(store, router).restore()
+    settle = getattr(router.semantic, "settle", None)
+    if settle is not None:  # a strategy that refits with corrections in the background
+        settle()
+    return restored
 
 
 def _grid_command(args: argparse.Namespace) -> int:
@@ -147,6 +184,25 @@ def _grid_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, default=str))
     return 130 if report.get("interrupted") else 0
+
+
+def _load_command(args: argparse.Namespace) -> int:
+    """The load subcommand (forensics.load)."""
+    import os
+
+    from forensics import load
+
+    try:
+        rows = load_labelled(args.data)
+    except RouterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = load.run_load(args.url, rows, args.concurrency, args.duration,
+                           args.api_key or os.environ.get("WORKBENCH_API_KEY"))
+    load.print_load(report)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    return 0 if report["requests"] else 1
 
 
 def _crossval_command(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 The command line is forensics/__main__.py; this module keeps its old entry point:
 
-    python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--json] [key=value ...]
+    python -m forensics.benchmark_suite accuracy --data FILE [--exemplars FILE] [--store STORE] [--json] [key=value ...]
     python -m forensics.benchmark_suite latency  --data FILE [--peer semantic-router] [--json] [key=value ...]
     python -m forensics.benchmark_suite feedback --data FILE [--fraction 0.1] [--json] [key=value ...]
     python -m forensics.benchmark_suite sweep    --data FILE [--out DIR] [--json] [key=v1,v2 ...]

@@ -29,14 +29,19 @@ def progress(items: Sequence[Any], desc: str) -> Any:
 
 
 def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, Any]:
-    """Route every row and report accuracy overall, per route, per source and per tier."""
+    """Route every row and report accuracy overall, per route, per source, per kind and per tier.
+
+    A row with a `history` is routed as the next turn of that conversation.
+    """
     expert_of = {name: r.expert for name, r in router.routes.items()}
     confusion: dict[str, Counter] = defaultdict(Counter)
     tiers: Counter = Counter()
     l1_right = expert_right = right = 0
     by_source: dict[str, list[bool]] = defaultdict(list)
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    contexts: Counter = Counter()
     for row in progress(rows, "routing"):
-        decision = router.route(row.query)
+        decision = router.route(row.query, row.history) if row.history else router.route(row.query)
         ok = decision.route == row.route
         confusion[row.route][decision.route] += 1
         tiers[decision.tier] += 1
@@ -45,6 +50,10 @@ def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, A
         l1_right += ok and decision.tier == "L1"
         if row.source:
             by_source[row.source].append(ok)
+        if row.kind:
+            by_kind[row.kind].append(ok)
+        if decision.conversation is not None:
+            contexts[decision.conversation.kind] += 1
     n = len(rows)
     predicted = Counter(p for c in confusion.values() for p in c.elements())
     per_route = {}
@@ -56,14 +65,19 @@ def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, A
             "accuracy": round(hits / total, 4) if total else None,
             "precision": round(hits / predicted[name], 4) if predicted[name] else None,
         }
-    return {
+    report = {
         "n": n,
         "accuracy": round(right / n, 4),
         "expert_accuracy": round(expert_right / n, 4),
         "per_route": per_route,
         "l1_coverage": round(tiers["L1"] / n, 4),
         "l1_precision": round(l1_right / tiers["L1"], 4) if tiers["L1"] else None,
-        "tier_share": {t: round(tiers[t] / n, 4) for t in ("L1", "L2", "default")},
+        "tier_share": {t: round(tiers[t] / n, 4) for t in ("L1", "L2", "default", "context") if t != "context" or tiers[t]},
         "confusion": {t: dict(confusion[t]) for t in router.routes if confusion[t]},
         "per_source": {s: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for s, v in sorted(by_source.items())},
     }
+    if by_kind:
+        report["per_kind"] = {k: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(by_kind.items())}
+    if contexts:  # how the conversation counted: follow-up (kept its route), same topic, new topic
+        report["conversation"] = {k: round(c / n, 4) for k, c in sorted(contexts.items())}
+    return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from router.conversation import ConversationPolicy
 from router.data import load_labelled
 from router.errors import ConfigError, RouterError
 from router.hybrid import HybridRouter
@@ -75,13 +77,31 @@ def build_routes(routes_cfg: Any, experts_cfg: Any) -> list[Route]:
     return routes
 
 
+def apply_mapping(routes: list[Route], path: str | None, experts_cfg: Any) -> list[Route]:
+    """The routes with the experts a `routes_mapping` file (route: expert, from the Data tab) names instead."""
+    if not path:
+        return routes
+    import yaml
+
+    try:
+        mapping = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"routes_mapping={path} cannot be read ({e}); fix the file or drop the override.") from e
+    known, experts = {r.name for r in routes}, set(experts_cfg or {})
+    for route, expert in mapping.items():
+        if route not in known or expert not in experts:
+            raise ConfigError(f"routes_mapping={path} maps '{route}' to '{expert}'. Routes: {', '.join(sorted(known))}; "
+                              f"experts: {', '.join(sorted(experts))}.")
+    return [dataclasses.replace(r, expert=str(mapping.get(r.name, r.expert))) for r in routes]
+
+
 def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
     """Instantiate the configured tiers over the route table.
 
     `encoder`: an already built encoder for the semantic tier instead of one from `cfg.encoder`
     (sweeps share one across configurations).
     """
-    routes = build_routes(cfg.routes, cfg.experts)
+    routes = apply_mapping(build_routes(cfg.routes, cfg.experts), cfg.get("routes_mapping"), cfg.experts)
     with _explained():
         keyword = semantic = None
         if cfg.router.get("keyword"):
@@ -93,10 +113,17 @@ def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
                 exemplars = [(row.query, row.route) for row in rows]
             if encoder is None:
                 encoder = build_encoder(cfg.encoder)
+                if cfg.get("encoder_batching"):  # {max_wait_ms, max_batch}: concurrent queries share model runs
+                    from router.batching import BatchingEncoder
+
+                    encoder = BatchingEncoder(encoder, **OmegaConf.to_container(cfg.encoder_batching))
             semantic = instantiate(cfg.router.semantic, _partial_=True)(
                 routes=routes, encoder=encoder, exemplars=exemplars
             )
-        return HybridRouter(routes, default_route=cfg.router.default_route, keyword=keyword, semantic=semantic)
+        conversation = cfg.router.get("conversation")
+        conversation = ConversationPolicy.from_mapping(OmegaConf.to_container(conversation) if conversation else None)
+        return HybridRouter(routes, default_route=cfg.router.default_route, keyword=keyword, semantic=semantic,
+                            conversation=conversation)
 
 
 @contextmanager

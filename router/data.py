@@ -7,13 +7,14 @@ from collections.abc import Collection
 from pathlib import Path
 
 from router.errors import DataError
-from router.schema import LabelledQuery
+from router.schema import LabelledQuery, Message
 
 
 def load_labelled(path: str | Path, routes: Collection[str] | None = None) -> list[LabelledQuery]:
     """Read a labelled JSONL file; a bad line raises DataError naming the file and line number.
 
-    Blank lines are skipped. Extra keys are allowed; `source` and `dataset`, when present, are kept.
+    Blank lines are skipped. Extra keys are allowed; `source`, `dataset`, `kind` and `history` (the
+    conversation before the query: a list of {"role", "content"}), when present, are kept.
     """
     path = Path(path)
     try:
@@ -40,7 +41,24 @@ def load_labelled(path: str | Path, routes: Collection[str] | None = None) -> li
             if routes is not None and route not in routes:
                 raise DataError(f"{where}: unknown route '{route}'. Available: {', '.join(routes)}")
             rows.append(LabelledQuery(query=query, route=route, line=number, source=str(row.get("source", "")),
-                                     dataset=str(row.get("dataset", ""))))
+                                     dataset=str(row.get("dataset", "")), history=_history(row.get("history"), where),
+                                     kind=str(row.get("kind", ""))))
     if not rows:
         raise DataError(f"{path} holds no labelled rows.")
     return rows
+
+
+def _history(value: object, where: str) -> tuple[Message, ...]:
+    """A row's `history`: a list of {"role": "user" | "assistant" | "system", "content": "..."}."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise DataError(f"{where}: 'history' must be a list of {{\"role\", \"content\"}} messages.")
+    messages = []
+    for m in value:
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system") \
+                or not isinstance(m.get("content"), str):
+            raise DataError(f"{where}: each 'history' message needs a role (user, assistant or system) and a "
+                            "string content.")
+        messages.append(Message(m["role"], m["content"]))
+    return tuple(messages)

@@ -210,6 +210,9 @@ class OnnxEncoder:
         self.tail = tail_tokens
         self.quantize = quantize
         self.float_layers = float_layers if quantize else ()
+        # float32 gives a text the same vector alone or in a batch (to 1e-7); int8 does not, because it
+        # quantizes activations with one scale per run: router.batching only batches invariant encoders.
+        self.batch_invariant = quantize is None
         # Utterance embeddings are cached by model_id: each quantization scheme needs its own.
         scheme = "" if not quantize else f"-{quantize}" + (f"-float-{'+'.join(self.float_layers)}" if self.float_layers else "")
         self.model_id = f"{MODEL_NAME}/onnx{scheme}/head{self.head}-tail{self.tail}"
@@ -258,7 +261,8 @@ class OnnxEncoder:
 
         The int8 model embeds one text per run (`batch_size` defaults to 1 there, 64 otherwise):
         it quantizes activations with one scale per run, so a text run beside others and their
-        padding would not get the vector it gets alone, as a query (cosine down to 0.95).
+        padding would not get the vector it gets alone, as a query (cosine down to 0.95). A run
+        holds texts of similar length: padding a 10-piece text to 64 pieces would cost 6 times its work.
         """
         if len(texts) == 1:  # the routing hot path: no sorting, padding or scatter
             ids = np.array([self.token_ids(texts[0])], dtype=np.int64)
@@ -269,8 +273,7 @@ class OnnxEncoder:
         rows = [self.token_ids(t) for t in texts]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # less padding per batch
         out = np.empty((len(rows), 384), dtype=np.float32)
-        for at in range(0, len(order), batch_size):
-            chunk = order[at : at + batch_size]
+        for chunk in _length_buckets([len(rows[i]) for i in order], order, batch_size):
             width = max(len(rows[i]) for i in chunk)
             ids = np.zeros((len(chunk), width), dtype=np.int64)
             mask = np.zeros((len(chunk), width), dtype=np.int64)
@@ -282,6 +285,23 @@ class OnnxEncoder:
         return out
 
 
+def _length_buckets(lengths: Sequence[int], order: Sequence[int], batch_size: int, slack: float = 1.25) -> list[list[int]]:
+    """Split `order` (sorted by ascending `lengths`) into runs of at most `batch_size` whose longest
+    text is at most `slack` times (plus 4 pieces) as long as their shortest.
+
+    >>> _length_buckets([3, 4, 40, 41], [7, 5, 6, 8], 64)
+    [[7, 5], [6, 8]]
+    """
+    chunks: list[list[int]] = []
+    first = 0
+    for length, i in zip(lengths, order):
+        if not chunks or len(chunks[-1]) >= batch_size or length > first * slack + 4:
+            chunks.append([])
+            first = length
+        chunks[-1].append(i)
+    return chunks
+
+
 class SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 through sentence-transformers and PyTorch (truncates at `max_tokens`)."""
 
@@ -291,6 +311,7 @@ class SentenceTransformerEncoder:
         self._model = SentenceTransformer(str(model_dir or bundled_model_dir()), device=device)
         self._model.max_seq_length = max_tokens
         self.model_id = f"{MODEL_NAME}/st/max{max_tokens}"
+        self.batch_invariant = True  # float32: a text's vector does not depend on the texts batched with it
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts as unit vectors, shape (len(texts), 384)."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from time import perf_counter_ns
+from typing import Any
 
+from router.conversation import ConversationPolicy, Thread, user_turns
 from router.errors import ConfigError
 from router.protocols import LearnsExamples, RankingStrategy, RoutingStrategy
 from router.schema import Learned, Route, RouteDecision, TierTimings
@@ -22,7 +26,11 @@ class HybridRouter:
     ranks the query too, and if L2 confidently picks a route the corrections named, L2 decides.
     Uncorrected rules keep the microsecond path. Corrections come in through `learn` and go out
     through `unlearn`, the one place that updates both the L2 examples and the contested rules.
+    With a `conversation` policy, `route(query, history)` lets a follow-up keep its conversation's
+    route (router.conversation); without history every query routes alone.
     """
+
+    _THREADS_KEPT = 1024  # conversations whose route is remembered, so a chat turn routes its history once
 
     def __init__(
         self,
@@ -30,6 +38,7 @@ class HybridRouter:
         default_route: str,
         keyword: RoutingStrategy | None = None,
         semantic: RankingStrategy | None = None,
+        conversation: ConversationPolicy | None = None,
     ) -> None:
         self.routes = {r.name: r for r in routes}
         if default_route not in self.routes:
@@ -41,6 +50,9 @@ class HybridRouter:
         # L1 pattern -> routes users said its decisions should have gone to (with counts); replaced
         # whole on every change, so routing threads never see it half-updated.
         self._contested: dict[str, Counter] = {}
+        self.conversation = conversation
+        self._threads: dict[bytes, Thread] = {}  # digest of earlier user turns -> where they left the conversation
+        self._threads_lock = threading.Lock()
 
     def learn(self, pairs: Sequence[tuple[str, str]]) -> list[Learned]:
         """Corrections ("this query belongs on that route"), in effect from the next query on.
@@ -54,6 +66,7 @@ class HybridRouter:
         examples = isinstance(self.semantic, LearnsExamples)
         if examples and pairs:
             self.semantic.add_utterances(list(pairs))  # type: ignore[union-attr]
+        self._forget_threads()
         learned = []
         for query, route in pairs:
             rule = self._rule_against(query, route)
@@ -67,6 +80,7 @@ class HybridRouter:
         removed = isinstance(self.semantic, LearnsExamples) and self.semantic.remove_utterance(query, route)
         rule = self._rule_against(query, route)
         uncontested = rule is not None and self.uncontest(rule, route)
+        self._forget_threads()
         if not removed and not uncontested:
             return None
         return Learned(query, route, bool(removed), rule if uncontested else None)
@@ -87,6 +101,7 @@ class HybridRouter:
         contested = {p: Counter(c) for p, c in self._contested.items()}
         contested.setdefault(pattern, Counter())[right_route] += 1
         self._contested = contested
+        self._forget_threads()
 
     def uncontest(self, pattern: str, right_route: str) -> bool:
         """Take one `contest` back (a correction undone); False if there was none to take back."""
@@ -96,6 +111,7 @@ class HybridRouter:
         contested[pattern][right_route] -= 1
         contested[pattern] = +contested[pattern]  # drop routes at zero
         self._contested = {p: c for p, c in contested.items() if c}
+        self._forget_threads()
         return True
 
     @property
@@ -103,8 +119,52 @@ class HybridRouter:
         """Corrected L1 patterns and the routes the corrections named, with counts."""
         return {p: dict(c) for p, c in self._contested.items()}
 
-    def route(self, query: str) -> RouteDecision:
-        """Route one query; raises InvalidQueryError for an empty one."""
+    def route(self, query: str, history: Sequence[Any] = ()) -> RouteDecision:
+        """Route one query, as a turn of the conversation `history` (Message objects or {role, content} dicts).
+
+        Raises InvalidQueryError for an empty query. Without history, or with router.conversation
+        disabled, the query routes alone.
+        """
+        policy = self.conversation
+        turns = user_turns(history, policy.max_turns) if history and policy is not None and policy.enabled else []
+        if not turns:
+            return self._route_one(query)
+        start = perf_counter_ns()
+        query = clean_query(query)
+        thread = self._thread(tuple(turns))
+        decision = policy.follow(query, self._route_one(query), thread, turns, self._route_one)
+        total = (perf_counter_ns() - start) / 1000
+        return dataclasses.replace(decision, timings=dataclasses.replace(decision.timings, total_us=total))
+
+    def _thread(self, turns: tuple[str, ...]) -> Thread:
+        """Where the user turns `turns` left the conversation: each turn routed after the ones before it."""
+        key = hashlib.blake2b("\x1e".join(turns).encode("utf-8", "replace"), digest_size=16).digest()
+        with self._threads_lock:
+            known = self._threads.get(key)
+        if known is not None:
+            return known
+        if len(turns) == 1:
+            first = self._route_one(turns[0])
+            thread = Thread(first.route, 1, first)
+        else:
+            before = self._thread(turns[:-1])
+            decision = self.conversation.follow(  # type: ignore[union-attr]
+                clean_query(turns[-1]), self._route_one(turns[-1]), before, turns[:-1], self._route_one)
+            kept = decision.conversation is not None and decision.conversation.kind != "new topic"
+            thread = before if kept and decision.route == before.route else Thread(decision.route, len(turns), decision)
+        with self._threads_lock:
+            if len(self._threads) >= self._THREADS_KEPT:
+                self._threads.clear()
+            self._threads[key] = thread
+        return thread
+
+    def _forget_threads(self) -> None:
+        """Corrections change routing, so the remembered conversations are routed again."""
+        with self._threads_lock:
+            self._threads = {}
+
+    def _route_one(self, query: str) -> RouteDecision:
+        """Route one query alone."""
         start = perf_counter_ns()
         query = clean_query(query)
         l1_us = l2_us = None
@@ -138,10 +198,19 @@ class HybridRouter:
                 score=l2.score,
                 margin=l2.margin,
                 top_routes=l2.top_routes,
-                reason=f"no keyword rule fired; best route '{l2.route}' scored {l2.score:.3f} with margin "
-                       f"{l2.margin:.3f}" + self._needs(l2.route),
+                reason=self._unsure_reason(l2),
             )
         return self._timed(decision, start, l1_us, l2_us)
+
+    def _unsure_reason(self, l2: RouteDecision) -> str:
+        """Why L2 did not decide, naming the route that scored highest (a head may rank another first)."""
+        top = max(l2.top_routes, key=lambda s: s.score) if l2.top_routes else None
+        reason = "no keyword rule fired; "
+        if top is not None and top.route != l2.route:
+            reason += f"the highest score was '{top.route}' at {top.score:.3f}, and L2's pick '{l2.route}' scored "
+        else:
+            reason += f"the highest score was '{l2.route}' at "
+        return reason + f"{l2.score:.3f} with margin {l2.margin:.3f}" + self._needs(l2.route)
 
     def _needs(self, route: str) -> str:
         """What L2 needed to decide, where the strategy says (similarity strategies have thresholds)."""

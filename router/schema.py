@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Tier = Literal["L1", "L2", "default", "session"]  # session: a visitor's own correction (router.session)
+# session: a visitor's own correction (router.session); context: a follow-up kept its conversation's route
+Tier = Literal["L1", "L2", "default", "session", "context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +86,30 @@ class TierTimings:
     total_us: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationContext:
+    """How the conversation counted in a decision (router.conversation).
+
+    `kind`: "follow-up" (kept the conversation's route), "same topic" (the message alone agrees) or
+    "new topic" (the message routed alone). Turns are user turns, 1-based; `turn` is this message's.
+    """
+
+    kind: Literal["follow-up", "same topic", "new topic"]
+    turn: int
+    conversation_route: str
+    from_turn: int  # the turn that set the conversation's route
+    alone_route: str  # where the message would go without its conversation
+    cues: tuple[str, ...] = ()  # what in the message pointed back at the conversation
+
+
 @dataclass(slots=True)
 class RouteDecision:
     """Where a query goes and why.
 
     `score` is 1.0 for an L1 rule, else the winning route's similarity; `margin` is its lead over
     the runner-up. `rule` is set for L1; `top_routes` holds the best L2 routes when L2 ran.
+    `context` says in words how the conversation counted ("follow-up: kept 'code' from turn 2", "new
+    topic"; empty for a message routed without one) and `conversation` says it in fields.
     """
 
     route: str
@@ -102,6 +121,8 @@ class RouteDecision:
     top_routes: tuple[RouteScore, ...] = ()
     timings: TierTimings = TierTimings()  # immutable, so one shared default is safe
     reason: str = ""
+    context: str = ""
+    conversation: ConversationContext | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (as printed by the CLI and returned by the API)."""
@@ -117,6 +138,8 @@ class LabelledQuery:
     line: int
     source: str = ""
     dataset: str = ""  # the upstream collection: rows of one dataset are held out together in cross-validation
+    history: tuple[Message, ...] = ()  # the conversation before the query (routed as a turn of it)
+    kind: str = ""  # a row's own category, e.g. follow_up or topic_switch: accuracy is reported per kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 
-from router.errors import ProviderError, StreamInterrupted
+from router.errors import ProviderError, ProviderTimeout, StreamInterrupted
 from router.hybrid import HybridRouter
 from router.protocols import LLMProvider
 from router.providers.ollama import is_model_pulled
@@ -73,6 +73,7 @@ class Finished:
     error: str | None = None  # why no (complete) answer came, in words a user can act on
     router_ms: float = 0.0
     total_ms: float = 0.0
+    timed_out: bool = False  # no expert answered, and every one that failed ran out of time
 
 
 Event = Routed | Token | FallingBack | Finished
@@ -110,9 +111,10 @@ class ChatService:
         self.router, self.experts = router, dict(experts)
         self.max_prompt_chars, self.system_prompt = max_prompt_chars, system_prompt
 
-    def route(self, query: str, session: Sequence[SessionCorrection] = ()) -> RouteDecision:
-        """Only the routing decision (the playground and POST /v1/route)."""
-        return self._session_route(query, session)
+    def route(self, query: str, session: Sequence[SessionCorrection] = (),
+              history: Sequence[Message] = ()) -> RouteDecision:
+        """Only the routing decision (the playground and POST /v1/route), as a turn of `history` if given."""
+        return self._session_route(query, session, history)
 
     def session_correction(self, query: str, route: str) -> SessionCorrection:
         """A correction that reroutes one session's similar queries only (an anonymous visitor's)."""
@@ -124,16 +126,18 @@ class ChatService:
     def _encoder(self):
         return self.router.semantic.encoder if self.router.semantic is not None else None
 
-    def _session_route(self, query: str, session: Sequence[SessionCorrection]) -> RouteDecision:
-        decision = self.router.route(query)
+    def _session_route(self, query: str, session: Sequence[SessionCorrection],
+                       history: Sequence[Message] = ()) -> RouteDecision:
+        decision = self.router.route(query, history)
         return apply_corrections(decision, query, session, self.router.routes, self._encoder)
 
     def chat(
         self, query: str, history: Sequence[Message] = (), session: Sequence[SessionCorrection] = ()
     ) -> Iterator[Event]:
-        """Route `query` (with the session's own corrections), then stream an answer; the last event is `Finished`."""
+        """Route `query` as the next turn of `history` (with the session's own corrections), then stream an
+        answer; the last event is `Finished`."""
         start = perf_counter()
-        decision, refusal = self._route(query, start, session)
+        decision, refusal = self._route(query, start, session, history)
         expert = self.experts[decision.expert]
         yield Routed(decision, expert.name, expert.model)
         if refusal is not None:
@@ -143,6 +147,7 @@ class ChatService:
         router_ms = decision.timings.total_us / 1000
         tried: list[str] = []
         failures: list[str] = []
+        timeouts = 0
         while expert is not None and expert.name not in tried:
             tried.append(expert.name)
             fallback_from = tried[0] if len(tried) > 1 else None
@@ -155,12 +160,14 @@ class ChatService:
             if failure is None:
                 return
             failures.append(f"{expert.name} ({expert.model}): {failure.error}")
+            timeouts += isinstance(failure.error, ProviderTimeout)
             log.warning("Expert %s failed: %s", expert.name, failure.error)
             nxt = self.experts.get(expert.fallback) if expert.fallback else None
             if nxt is not None and nxt.name not in tried:
                 yield FallingBack(expert.name, str(failure.error), nxt.name, nxt.model)
             expert = nxt
-        yield Finished("", None, None, error=" ".join(failures), router_ms=router_ms, total_ms=_ms(start))
+        yield Finished("", None, None, error=" ".join(failures), router_ms=router_ms, total_ms=_ms(start),
+                       timed_out=bool(timeouts) and timeouts == len(tried))
 
     def compare(
         self, query: str, experts: tuple[str, str], history: Sequence[Message] = (),
@@ -175,7 +182,7 @@ class ChatService:
         for name in experts:
             if name not in self.experts:
                 raise ValueError(f"Unknown expert '{name}'. Available: {', '.join(self.experts)}")
-        decision, refusal = self._route(query, start, session)
+        decision, refusal = self._route(query, start, session, history)
         yield 0, Routed(decision, decision.expert, self.experts[decision.expert].model)
         if refusal is not None:
             yield 0, refusal
@@ -219,15 +226,16 @@ class ChatService:
         for event in self._answer(chosen, self._messages(query, history), start, 0.0, None):
             if isinstance(event, _Failed):
                 event = Finished("", chosen.name, chosen.model, error=f"{chosen.name} ({chosen.model}): "
-                                 f"{event.error}", total_ms=_ms(start))
+                                 f"{event.error}", total_ms=_ms(start),
+                                 timed_out=isinstance(event.error, ProviderTimeout))
             yield event
 
     def _route(
-        self, query: str, start: float, session: Sequence[SessionCorrection] = ()
+        self, query: str, start: float, session: Sequence[SessionCorrection] = (), history: Sequence[Message] = ()
     ) -> tuple[RouteDecision, Finished | None]:
         """The decision, and the refusal to send when the message is over the size limit."""
         query = clean_query(query)  # raises InvalidQueryError for an empty message
-        decision = self._session_route(query, session)
+        decision = self._session_route(query, session, history)
         if len(query) <= self.max_prompt_chars:
             return decision, None
         expert = self.experts[decision.expert]

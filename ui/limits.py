@@ -117,7 +117,8 @@ class BodyLimit:
 
 async def _too_large(send: Callable, max_bytes: int) -> None:
     body = json.dumps({"error": {"message": f"Request body over {max_bytes:,} bytes (limits.max_body_bytes).",
-                                 "type": "request_too_large"}}).encode()
+                                 "type": "request_too_large", "param": None,
+                                 "code": "request_too_large"}}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

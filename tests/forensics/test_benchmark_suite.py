@@ -68,6 +68,13 @@ def test_bad_data_names_the_line(tmp_path, capsys):
     assert f"{path}:2" in err and "unknown route 'cooking'" in err
 
 
+def test_accuracy_store_must_exist(data, tmp_path, capsys):
+    missing = tmp_path / "typo.sqlite3"
+    assert main(["accuracy", "--data", str(data), "--store", str(missing), "router=keyword"]) == 2
+    assert "No preference store at" in capsys.readouterr().err
+    assert not missing.exists(), "a typo must not leave an empty store behind"
+
+
 @pytest.mark.model
 def test_feedback_reports_before_after_and_lift(data, capsys):
     assert main(["feedback", "--data", str(data), "--fraction", "0.4", "--json", "router=semantic"]) == 0

@@ -112,3 +112,15 @@ def test_a_keyword_only_router_learns_contested_rules_only(routes):
     only_l1 = HybridRouter(routes, "knowledge", keyword=KeywordRoutingStrategy(routes))
     [learned] = only_l1.learn([("write a python function", "math")])
     assert (learned.examples, learned.contested_rule) == (False, "python function")
+
+
+def test_default_reason_names_the_route_that_scored_highest(hybrid):
+    from router.schema import RouteDecision, RouteScore
+
+    picked = RouteDecision(route="reasoning", expert="professor", tier="L2", score=0.192, margin=0.05,
+                           top_routes=(RouteScore("reasoning", 0.192), RouteScore("chitchat", 0.2)))
+    reason = hybrid._unsure_reason(picked)
+    assert "highest score was 'chitchat' at 0.200" in reason and "L2's pick 'reasoning' scored 0.192" in reason
+    alone = hybrid._unsure_reason(RouteDecision(route="math", expert="professor", tier="L2", score=0.3, margin=0.1,
+                                                top_routes=(RouteScore("math", 0.3), RouteScore("code", 0.1))))
+    assert "highest score was 'math' at 0.300 with margin 0.100" in alone

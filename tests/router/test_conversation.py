@@ -1,0 +1,113 @@
+"""Conversation-aware routing: follow-ups keep their conversation's route, new topics route alone."""
+
+import pytest
+
+from router.conversation import ConversationPolicy, follow_up_cues, user_turns
+from router.errors import ConfigError
+from router.hybrid import HybridRouter
+from router.schema import Message
+from router.strategies.keyword import KeywordRoutingStrategy
+from router.strategies.semantic import SemanticRoutingStrategy
+
+CODE_TURN = [{"role": "user", "content": "write a python function to sort a list"},
+             {"role": "assistant", "content": "def sort_list(xs): return sorted(xs)"}]
+
+
+def build(routes, encoder, policy=None):
+    policy = policy or ConversationPolicy()
+    return HybridRouter(routes, "knowledge", keyword=KeywordRoutingStrategy(routes),
+                        semantic=SemanticRoutingStrategy(routes, encoder, threshold=0.4), conversation=policy)
+
+
+@pytest.fixture
+def router(routes, fake_encoder):
+    return build(routes, fake_encoder)
+
+
+def test_without_history_a_query_routes_exactly_as_alone(router):
+    alone, with_empty = router.route("what is the capital of peru"), router.route("what is the capital of peru", [])
+    assert with_empty.context == "" and with_empty.conversation is None
+    assert {**alone.to_dict(), "timings": None} == {**with_empty.to_dict(), "timings": None}
+
+
+def test_a_follow_up_keeps_the_conversation_route(router):
+    assert router.route("Can you rewrite your previous answer?").route != "code"
+    d = router.route("Can you rewrite your previous answer?", CODE_TURN)
+    assert (d.route, d.expert, d.tier) == ("code", "professor", "context")
+    assert d.context == "follow-up: kept 'code' from turn 1"
+    assert d.conversation.kind == "follow-up" and d.conversation.turn == 2 and "an earlier answer" in d.conversation.cues
+    assert d.to_dict()["conversation"]["conversation_route"] == "code"
+
+
+def test_a_confident_new_topic_wins(router):
+    d = router.route("I want you to act as a pirate", CODE_TURN)
+    assert (d.route, d.tier) == ("roleplay", "L1")
+    assert d.context == "new topic (was 'code')" and d.conversation.kind == "new topic"
+
+
+def test_the_route_carries_over_several_follow_ups(router):
+    history = [*CODE_TURN, {"role": "user", "content": "why?"}, {"role": "assistant", "content": "because"}]
+    d = router.route("Now make it shorter.", history)
+    assert d.route == "code" and d.context == "follow-up: kept 'code' from turn 1" and d.conversation.turn == 3
+
+
+def test_disabled_routes_every_message_alone(routes, fake_encoder):
+    off = build(routes, fake_encoder, ConversationPolicy(enabled=False))
+    d = off.route("Can you rewrite your previous answer?", CODE_TURN)
+    assert d.tier != "context" and d.context == "" and d.conversation is None
+
+
+def test_history_of_messages_or_dicts():
+    history = [Message("user", "a"), {"role": "assistant", "content": "b"}, {"role": "user", "content": " "},
+               Message("user", "c")]
+    assert user_turns(history, 6) == ["a", "c"] and user_turns(history, 1) == ["c"]
+
+
+@pytest.mark.parametrize(("message", "earlier", "expected"), [
+    ("Take your previous response and rephrase it as a limerick.", [], "anaphora"),
+    ("What about a ternary tree?", [], "anaphora"),
+    ("What do you mean by that?", [], "anaphora"),
+    ("Summarize the story in three bullet points.", ["Write a short story about a dragon"], "referenced"),
+    ("What is the capital of Peru?", ["Write a short story about a dragon"], None),
+])
+def test_follow_up_cues(message, earlier, expected):
+    cues = follow_up_cues(message, earlier)
+    found = "anaphora" if cues.anaphora else "referenced" if cues.referenced else None
+    assert found == expected
+
+
+def test_cue_scanning_is_bounded():
+    cues = follow_up_cues("your previous answer " + "word " * 200_000)
+    assert cues.anaphora and cues.words == 200_003
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ConfigError, match="Unknown key.*'enable'.*Allowed: enabled"):
+        ConversationPolicy.from_mapping({"enable": False})
+    with pytest.raises(ConfigError, match="max_turns"):
+        ConversationPolicy(max_turns=0)
+
+
+def test_corrections_reroute_remembered_conversations(router):
+    router.route("why?", CODE_TURN)
+    router.learn([("write a python function to sort a list", "math")])
+    d = router.route("Can you rewrite your previous answer?", CODE_TURN)
+    assert d.route == router.route("write a python function to sort a list").route
+
+
+@pytest.mark.parametrize("name", ["hybrid", "trained"])
+def test_each_router_config_carries_its_own_conversation_settings(name):
+    # the trained L2's margins are probabilities, the hybrid's similarity-head scores: each file sets its own
+    from omegaconf import OmegaConf
+
+    from router.config import load_config
+
+    block = load_config([f"router={name}"]).router.conversation
+    policy = ConversationPolicy.from_mapping(OmegaConf.to_container(block))
+    assert policy.enabled and 0 < policy.confident_margin < 1
+
+
+def test_a_confident_message_that_points_back_still_follows(router):
+    # "your previous answer" is a follow-up whatever the margin it would get alone, in any router's units
+    d = router.route("Rewrite your previous answer in French", CODE_TURN)
+    assert d.route == router.route(CODE_TURN[0]["content"]).route and d.conversation.kind in ("follow-up", "same topic")
