@@ -10,26 +10,36 @@ import plotly.graph_objects as go
 
 
 def win_rate_chart(rows: Sequence[dict[str, Any]]) -> go.Figure:
-    """Win rate per expert per route, as grouped bars; hover shows wins, losses, ties and votes.
+    """Win rate per expert per route over decisive votes, with its 95% interval when rows carry `ci`.
 
-    `rows` come from PreferenceStore.win_rates(): route, expert, wins, losses, ties, both_bad, n, win_rate.
+    `rows` come from PreferenceStore.win_rates() (forensics.mapping.with_intervals adds `ci`): route, expert,
+    wins, losses, ties, both_bad, n, win_rate. Each bar is labelled with its counts, ties included.
     """
     figure = go.Figure()
     for expert in sorted({r["expert"] for r in rows}):
         mine = [r for r in rows if r["expert"] == expert]
+        rate = [r["win_rate"] if r["win_rate"] is not None else 0 for r in mine]
+        intervals = [r.get("ci") for r in mine]
         figure.add_bar(
             name=expert,
             x=[r["route"] or "(unrouted)" for r in mine],
-            y=[r["win_rate"] if r["win_rate"] is not None else 0 for r in mine],
+            y=rate,
+            error_y={"type": "data", "symmetric": False, "thickness": 1.2,
+                     "array": [(ci[1] - y) if ci else 0 for ci, y in zip(intervals, rate)],
+                     "arrayminus": [(y - ci[0]) if ci else 0 for ci, y in zip(intervals, rate)]},
+            text=[f"{r['wins']}–{r['losses']}, {r['ties']} tie{'s' if r['ties'] != 1 else ''} (n={r['n']})"
+                  for r in mine],
+            textposition="inside", insidetextanchor="start", textfont={"size": 11},
             customdata=[[r["wins"], r["losses"], r["ties"], r["both_bad"], r["n"]] for r in mine],
             hovertemplate="%{x}: win rate %{y:.0%}<br>%{customdata[0]} won, %{customdata[1]} lost, "
                           "%{customdata[2]} ties, %{customdata[3]} both bad (%{customdata[4]} votes)<extra>"
                           + expert + "</extra>",
         )
+    figure.add_hline(y=0.5, line_dash="dot", line_color="grey")
     figure.update_layout(
-        barmode="group", yaxis={"title": "win rate", "range": [0, 1], "tickformat": ".0%"},
-        xaxis={"title": "route"}, title="Win rate per expert per route", height=360,
-        margin={"l": 40, "r": 10, "t": 50, "b": 40}, legend={"title": "expert"},
+        barmode="group", yaxis={"title": "win rate (decisive votes)", "range": [0, 1.05], "tickformat": ".0%"},
+        xaxis={"title": "route"}, title="Win rate per expert per route (bars: 95% interval; labels: won–lost, ties)",
+        height=380, margin={"l": 50, "r": 10, "t": 50, "b": 40}, legend={"title": "expert"},
     )
     return figure
 
@@ -39,34 +49,45 @@ def _config_label(row: dict[str, Any]) -> str:
 
 
 def _grid(rows: Sequence[dict[str, Any]], value: str) -> tuple[list[str], list[str], list[list[float | None]]]:
-    """(configuration labels, routes with "all" first, values) from sweep result rows."""
-    labels = list(dict.fromkeys(_config_label(r) for r in rows))
+    """(configuration ids, routes with "all" first, values) from sweep result rows."""
+    labels = list(dict.fromkeys(str(r["config_id"]) for r in rows))
     routes = list(dict.fromkeys(["all", *[r["route"] for r in rows]])) if rows else []
-    cells = {(_config_label(r), r["route"]): r.get(value) for r in rows}
+    cells = {(str(r["config_id"]), r["route"]): r.get(value) for r in rows}
     return labels, routes, [[cells.get((label, route)) for route in routes] for label in labels]
 
 
+CELL_FONT = 12  # px: heatmap numbers stay readable at the workbench's default width
+
+
 def _heatmap(rows: Sequence[dict[str, Any]], value: str, title: str, colorscale: str, fmt: str) -> go.Figure:
+    """Short configuration ids (c0, c1, ...) on the y axis; the full overrides are in the hover text."""
     labels, routes, z = _grid(rows, value)
+    overrides = {str(r["config_id"]): " ".join(r["overrides"]) or "(defaults)" for r in rows}
     figure = go.Figure(go.Heatmap(
         z=z, x=routes, y=labels, colorscale=colorscale, texttemplate="%{z:" + fmt + "}",
-        hovertemplate="%{y}<br>route %{x}: %{z:" + fmt + "}<extra></extra>",
+        textfont={"size": CELL_FONT}, customdata=[[overrides[label]] * len(routes) for label in labels],
+        hovertemplate="%{y}: %{customdata}<br>route %{x}: %{z:" + fmt + "}<extra></extra>",
+        colorbar={"thickness": 12},
     ))
-    figure.update_layout(title=title, xaxis={"title": "route", "side": "top"},
-                         yaxis={"autorange": "reversed"}, height=max(300, 40 + 28 * len(labels)),
-                         margin={"l": 10, "r": 10, "t": 90, "b": 10})
+    figure.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        xaxis={"title": {"text": "route", "standoff": 8}, "tickangle": -35, "automargin": True,
+               "tickfont": {"size": 11}},
+        yaxis={"title": {"text": "configuration", "standoff": 6}, "autorange": "reversed", "automargin": True,
+               "tickfont": {"size": 11}},
+        height=max(320, 150 + 30 * len(labels)), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return figure
 
 
 def accuracy_heatmap(rows: Sequence[dict[str, Any]]) -> go.Figure:
     """Accuracy per configuration (y) and route (x, "all" first), from sweep result rows."""
-    return _heatmap(rows, "accuracy", "Accuracy per configuration and route", "Viridis", ".3f")
+    return _heatmap(rows, "accuracy", "Accuracy", "Viridis", ".2f")
 
 
 def latency_heatmap(rows: Sequence[dict[str, Any]], value: str = "p50_us") -> go.Figure:
     """Decision latency (p50 µs by default) per configuration and route, from sweep result rows."""
-    return _heatmap(rows, value, f"Decision latency per configuration and route ({value.replace('_us', '')}, µs)",
-                    "Reds", ".0f")
+    return _heatmap(rows, value, f"Decision latency {value.replace('_us', '')} (µs)", "Reds", ".0f")
 
 
 def confusion_chart(confusion: dict[str, dict[str, int]], routes: Sequence[str] | None = None,

@@ -37,6 +37,7 @@ CANDIDATE = "candidate"  # a calibration's config is router/candidate.yaml in it
 BASE = "hybrid"  # the router the tab calibrates
 ACTION = "run benchmarks"
 BUSY = "⚠️ A sweep or calibration is already running; try again when it has finished."
+LATENCY_NOTE = "Latency here is the router's decision time with each query's embedding cached (no model encode)."
 # One sweep or calibration at a time in this process, however many Blocks the app builds: runs are
 # CPU-bound, share the encoder memo, and retention must not delete a folder another run is writing.
 _RUNNING = threading.Lock()
@@ -95,15 +96,15 @@ def show(bench: Bench, report: dict) -> tuple:
         lines.append(f"Best: `{' '.join(best['overrides'])}` · accuracy {best['accuracy']:.3f} · "
                      f"expert accuracy {best['expert_accuracy']:.3f} · p50 {best['p50_us']:.0f} µs")
     for failure in report.get("failed", []):
-        lines.append(f"⚠️ `{' '.join(failure['overrides'])}` failed: {scrub(bench, failure['error'])}")
+        lines.append(f"⚠️ {' '.join(failure['overrides'])} failed: {scrub(bench, failure['error'])}")
     analytics = report.get("analytics", {}).get(best["config_id"], {}) if best else {}
     if analytics.get("never_fired") is not None:
         lines.append(f"L1 rules that never fired: {len(analytics['never_fired'])}")
     if analytics.get("l1_l2_disagreements"):
         d = analytics["l1_l2_disagreements"]
         lines.append(f"Queries where L1 and L2 disagree: {d['count']} (L1 right {d['l1_right']}, L2 right {d['l2_right']})")
-    if report.get("latency_note"):
-        lines.append(f"_{report['latency_note']}_")
+    if table:
+        lines.append(f"_{LATENCY_NOTE}_")
     if not rows:
         return "  \n".join(lines), table, None, None, None, None
     confusion = report.get("confusion", {}).get(best["config_id"]) if best else None
@@ -111,27 +112,31 @@ def show(bench: Bench, report: dict) -> tuple:
             plots.latency_accuracy_scatter(rows), plots.confusion_chart(confusion) if confusion else None)
 
 
+def cleared(message: str) -> tuple:
+    """(summary, table, 4 figures, runs dropdown) for a refusal or error: it replaces the last run's results."""
+    return (message, [], None, None, None, None, gr.skip())
+
+
 def sweep(bench: Bench, data: str | None, grid_text: str, confirmed: bool) -> tuple:
     """Run a grid from the tab: (summary, table, 4 figures, runs dropdown); refusals go to the summary."""
-    skip = [gr.skip()] * 6
     try:
         path = workspace.confine(bench.data_dir, data)
         grid = parse_grid(grid_text, bench.routes, max_configs=bench.max_configs,
                           hard_max_configs=bench.hard_max_configs, confirmed=confirmed is True)
     except NeedsConfirmation as e:
-        return (f"This grid has {e.size} configurations, more than {e.max_configs} (benchmarks.max_configs). "
-                "Tick “Run large grids” to go ahead.", *skip)
+        return cleared(f"This grid has {e.size} configurations, more than {e.max_configs} "
+                       "(benchmarks.max_configs). Tick “Run large grids” to go ahead.")
     except (GridError, RouterError) as e:
-        return (_warn(bench, e), *skip)
+        return cleared(_warn(bench, e))
     with _exclusive() as free:
         if not free:
-            return (BUSY, *skip)
+            return cleared(BUSY)
         target = workspace.new_run_dir(bench.out_dir)
         try:
             report = run_sweep(path, list(grid.overrides), out_dir=target, pool=bench.pool, plotlyjs="shared")
         except RouterError as e:
             shutil.rmtree(target)  # nothing ran (the data did not load): no empty run to list
-            return (_warn(bench, e), *skip)
+            return cleared(_warn(bench, e))
         finally:
             workspace.prune_runs(bench.out_dir, bench.keep_runs, SWEEP_MARKER, protect=target)
     return (*show(bench, report), gr.Dropdown(choices=workspace.list_runs(bench.out_dir, SWEEP_MARKER),
@@ -143,7 +148,7 @@ def reopen(bench: Bench, name: str | None) -> tuple:
     try:
         folder = workspace.run_dir(bench.out_dir, name, SWEEP_MARKER)
     except RouterError as e:
-        return (_warn(bench, e), *[gr.skip()] * 5)
+        return cleared(_warn(bench, e))[:6]
     report = json.loads((folder / SWEEP_MARKER).read_text(encoding="utf-8"))
     analytics = folder / "analytics.json"
     report["analytics"] = json.loads(analytics.read_text(encoding="utf-8")) if analytics.exists() else {}
@@ -246,7 +251,7 @@ def build_benchmarks(
         path = gr.Dropdown(choices=[first] if first else [], value=first, allow_custom_value=True, scale=3,
                            label="Labelled JSONL (a file in benchmarks.data_dir)", elem_id="bench-data")
         upload = gr.File(label="…or upload one", file_types=[".jsonl"], type="filepath", scale=2)
-        refresh = gr.Button("↻ Files and runs", scale=1, elem_id="bench-refresh")
+        refresh = gr.Button("Reload files and runs", scale=1, elem_id="bench-refresh")
     grid = gr.Textbox(value=DEFAULT_GRID, label="Grid: key=v1,v2 … (router, encoder, thresholds, margins, top_k, "
                       "head and encoder settings, default_route)", elem_id="bench-grid")
     with gr.Row():
@@ -264,7 +269,7 @@ def build_benchmarks(
         confusion = gr.Plot(label="Confusion of the best configuration", elem_id="bench-confusion")
     with gr.Row():
         runs = gr.Dropdown(choices=[], label="Earlier runs", scale=3, elem_id="bench-runs")
-        reopen_button = gr.Button("Open run", scale=1)
+        reopen_button = gr.Button("Open this run", scale=1)
     calibration = gr.Markdown(elem_id="bench-calibration")
     curve = gr.Plot(label="Accuracy vs L2 threshold", elem_id="bench-curve")
 

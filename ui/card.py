@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Mapping
 
-from router.schema import RouteDecision
+from router.schema import RouteDecision, RouteScore
 from router.service import Finished
 
 
@@ -45,23 +47,134 @@ def format_us(us: float | None) -> str:
     return f"{us:.1f} µs" if us < 1000 else f"{us / 1000:.1f} ms"
 
 
-def routing_card(decision: RouteDecision, model: str | None) -> str:
-    """Which tier, route, expert and model, and why: the rule that fired or the top routes."""
-    lines = [
-        f"**Routing** · tier **{decision.tier}** · route **{decision.route}** → expert "
-        f"**{decision.expert}**" + (f" (`{model}`)" if model else ""),
-        f"score {decision.score:.3f} · margin {decision.margin:.3f} · router {format_us(decision.timings.total_us)}"
-        f" (L1 {format_us(decision.timings.l1_us)}, L2 {format_us(decision.timings.l2_us)})",
-    ]
+def shorten(text: str, width: int = 60) -> str:
+    """One line of at most `width` characters, cut with an ellipsis.
+
+    >>> shorten("a  b\\nc"), shorten("abcdef", 4)
+    ('a b c', 'abc…')
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_MARKDOWN_MARKS = {c: f"&#{ord(c)};" for c in "\\`*_[]|<>&~"}
+
+
+def with_hover(text: str, width: int = 60) -> str:
+    """Inline code shortened to `width`, the full text on hover (an HTML title); nothing in it reads as Markdown.
+
+    >>> with_hover("a*b")
+    '<code>a&#42;b</code>'
+    """
+    flat = " ".join(text.split())
+    short = "".join(_MARKDOWN_MARKS.get(c, c) for c in shorten(flat, width))
+    if len(flat) <= width:
+        return f"<code>{short}</code>"
+    return f'<code title="{html.escape(flat)}">{short}</code>'
+
+
+def by_similarity(decision: RouteDecision) -> tuple[RouteScore, ...]:
+    """The top routes in the order of the similarities the card shows (the head may rank them otherwise)."""
+    return tuple(sorted(decision.top_routes, key=lambda s: -s.score))
+
+
+def head_ordered(decision: RouteDecision) -> bool:
+    """Whether something other than similarity ordered the routes (the linear head): the margin is then in its units.
+
+    With similarity alone, the margin is the best score's lead over the second, as shown.
+    """
+    top = decision.top_routes
+    if len(top) < 2:
+        return "linear head" in decision.reason
+    return list(top) != list(by_similarity(decision)) or abs(decision.margin - (top[0].score - top[1].score)) > 2e-4
+
+
+def _default_reason(decision: RouteDecision) -> str:
+    """Why the default route: the route that really scored highest, and what the head preferred if it differs."""
+    ranked = by_similarity(decision)
+    if not ranked:
+        return decision.reason
+    best, first = ranked[0], decision.top_routes[0]
+    needs = re.search(r"\(needs [^)]*\)", decision.reason)
+    text = f"no keyword rule fired and no route was confident enough: highest similarity '{best.route}' {best.score:.3f}"
+    if first.route != best.route:
+        text += f"; the linear head ranked '{first.route}' ({first.score:.3f}) first"
+    return text + (f" {needs.group(0)}" if needs else "") + f"; sent to the default route '{decision.route}'"
+
+
+def routing_card(decision: RouteDecision, model: str | None, answered_by: str | None = None) -> str:
+    """Which tier, route, expert and model, and why: the rule that fired or the top routes.
+
+    `answered_by` is the expert that really answered (another one after a fallback), `model` its model.
+    """
+    head = f"**Routing** · tier **{decision.tier}** · route **{decision.route}** → expert **{decision.expert}**"
+    if answered_by is not None and answered_by != decision.expert:
+        head += f" · ↪ **{answered_by}** answered" + (f" (`{model}`)" if model else "") + f": {decision.expert} failed"
+    elif model:
+        head += f" (`{model}`)"
+    numbers = [f"router {format_us(decision.timings.total_us)} (L1 {format_us(decision.timings.l1_us)}, "
+               f"L2 {format_us(decision.timings.l2_us)})"]
+    if decision.tier != "L1" and decision.top_routes:
+        units = " (linear-head units)" if head_ordered(decision) else " (similarity)"
+        mine = next((s.score for s in decision.top_routes if s.route == decision.route), None)
+        others = [s.score for s in decision.top_routes if s.route != decision.route]
+        if decision.tier in ("L2", "session") and mine is not None and others:
+            numbers.insert(0, f"similarity {mine:.3f} · lead over the next route {mine - max(others):+.3f}")
+        numbers.insert(len(numbers) - 1, f"margin {decision.margin:.3f}{units}")
+    if decision.tier == "session":
+        numbers.insert(0, f"similarity to your correction {decision.score:.3f}")
+    lines = [head, " · ".join(numbers)]
+    context = getattr(decision, "context", None)
+    if context:
+        lines.append(f"context: “{safe_markdown(shorten(str(context), 120))}”")
     if decision.rule is not None:
         r = decision.rule
-        pattern = r.pattern if len(r.pattern) <= 60 else r.pattern[:59] + "…"
-        lines.append(f"rule `{pattern}` matched “{safe_markdown(r.text)}” at {r.start}–{r.end}")
-    for s in decision.top_routes:
-        lines.append(f"`{s.route:<10}` {similarity_bar(s.score)} {s.score:.3f}")
-    if decision.tier != "L1":  # what ordered the routes, why the default, or why L2 overruled a rule
-        lines.append(f"_{decision.reason}_")
-    return "  \n".join(lines)
+        lines.append(f"rule {with_hover(r.pattern)} matched “{safe_markdown(shorten(r.text, 80))}” at {r.start}–{r.end}")
+    blocks = ["  \n".join(lines)]
+    if decision.top_routes:  # a table: the bars line up whatever the route names' lengths
+        rows = [f"| {s.route}{' ✓' if s.route == decision.route else ''} | `{similarity_bar(s.score)}` | {s.score:.3f} |"
+                for s in by_similarity(decision)]
+        blocks.append("\n".join(["| route | similarity | |", "|:--|:--|--:|", *rows]))
+    if decision.tier == "default":
+        blocks.append(f"_{_default_reason(decision)}_")
+    elif decision.tier != "L1":  # what ordered the routes, or why L2 overruled a rule
+        blocks.append(f"_{decision.reason}_")
+    return "\n\n".join(blocks)
+
+
+def failure_list(error: str, experts: Mapping[str, str]) -> list[str]:
+    """An error naming several experts' failures ("professor (m1): … zoomer (m2): …") as one item each.
+
+    `experts` maps expert name to model, as the service writes them.
+
+    >>> failure_list("a (m): down b (n): slow", {"a": "m", "b": "n"})
+    ['a (m): down', 'b (n): slow']
+    """
+    heads = "|".join(re.escape(f"{name} ({model}): ") for name, model in experts.items())
+    if not heads:
+        return [error]
+    starts = [m.start() for m in re.finditer(heads, error)]
+    if len(starts) < 2:
+        return [error]
+    starts[0] = 0
+    return [error[a:b].strip() for a, b in zip(starts, [*starts[1:], len(error)])]
+
+
+def error_markdown(error: str, experts: Mapping[str, str]) -> str:
+    """One failure as a sentence, several as a bulleted list."""
+    items = failure_list(error, experts)
+    if len(items) == 1:
+        return safe_markdown(items[0])
+    return "\n" + "\n".join(f"- {safe_markdown(item)}" for item in items)
+
+
+def plain(text: str) -> str:
+    """Markdown emphasis and code marks taken out, for pop-ups (gr.Info, gr.Warning) that show text as is.
+
+    >>> plain("asking **zoomer** (`tinyllama`)")
+    'asking zoomer (tinyllama)'
+    """
+    return re.sub(r"(\*\*|__|`)", "", text)
 
 
 def answer_footer(done: Finished) -> str:

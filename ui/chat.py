@@ -15,7 +15,7 @@ from router.schema import Message, RouteDecision
 from router.service import ChatService, FallingBack, Finished, Routed, Token
 from router.session import SessionCorrection, add_correction
 from ui.auth import Accounts, Principal, caller
-from ui.card import answer_footer, routing_card, safe_markdown
+from ui.card import answer_footer, error_markdown, plain, routing_card, safe_markdown, with_hover
 from ui.compare import CompareState, new_pair, render
 from ui.limits import RateLimiter, wait_message
 
@@ -61,7 +61,7 @@ def respond(service: ChatService, flywheel: Flywheel | None, principal: Principa
         return
     if limiter is not None and (wait := limiter.retry_after(principal.client)):
         yield chat, message, gr.skip()
-        gr.Warning(wait_message(wait))
+        gr.Warning(plain(wait_message(wait)))
         return
     chat = [*chat, {"role": "user", "content": safe_markdown(message)}, {"role": "assistant", "content": "…"}]
     answer, card, decision, notice = "", "", None, ""
@@ -74,20 +74,21 @@ def respond(service: ChatService, flywheel: Flywheel | None, principal: Principa
                 chat[-1] = {"role": "assistant", "content": f"…\n\n---\n{card}"}
                 yield chat, "", decision.to_dict()
             elif isinstance(event, FallingBack):
-                notice = f"↪ {event.failed} failed ({event.reason}); asking {event.expert} (`{event.model}`)."
+                notice = plain(f"↪ {event.failed} failed ({event.reason}); asking {event.expert} ({event.model}).")
             elif isinstance(event, Token):
                 answer += event.text
                 chat[-1] = {"role": "assistant", "content": f"{safe_markdown(answer)}\n\n---\n{card}"}
                 yield chat, "", gr.skip()
             elif isinstance(event, Finished):
-                if event.fallback_from and decision is not None:
-                    card = routing_card(decision, event.model)
+                if event.fallback_from and decision is not None:  # the card names who really answered
+                    card = routing_card(decision, event.model, event.expert)
                 body = safe_markdown(event.answer or "")
+                models = {name: e.model for name, e in service.experts.items()}
                 if event.error and not event.answer:
-                    body = f"⚠️ **No model answered.** {event.error}"
+                    body = f"⚠️ **No model answered.** {error_markdown(event.error, models)}"
                 elif event.error:
-                    body += f"\n\n⚠️ {event.error}"
-                chat[-1] = {"role": "assistant", "content": f"{body}\n\n---\n{card}  \n{answer_footer(event)}"}
+                    body += f"\n\n⚠️ {error_markdown(event.error, models)}"
+                chat[-1] = {"role": "assistant", "content": f"{body}\n\n---\n{card}\n\n{answer_footer(event)}"}
                 session.last = LastTurn(message, list(session.history), event, decision)
                 if event.answer:
                     session.history = [*session.history, Message("user", message),
@@ -98,7 +99,7 @@ def respond(service: ChatService, flywheel: Flywheel | None, principal: Principa
         chat[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
         yield chat, "", gr.skip()
     if notice:
-        gr.Info(notice)
+        gr.Info(plain(notice))
 
 
 def _record(flywheel: Flywheel | None, message: str, decision: RouteDecision, done: Finished,
@@ -148,11 +149,10 @@ def correct_route(service: ChatService, flywheel: Flywheel | None, principal: Pr
         return f"⚠️ Not saved: {e}"
     rule = saved.learned.contested_rule if saved.learned else None
     if rule is not None:
-        return (f"Correction #{saved.id} saved. This query is decided by the keyword rule `{rule}`: from now on, "
-                f"when that rule fires, the semantic tier re-checks the query and sends it to **{route}** if it "
-                f"ranks {route} first. To retire the rule, edit conf/routes/ (undo the correction in the Data tab).")
-    return (f"Correction #{saved.id} saved: queries like this now go to **{route}** "
-            "(undo it in the Data tab).")
+        return (f"Correction #{saved.id} saved: the keyword rule {with_hover(rule, 40)} that sent this to "
+                f"**{decision.route}** now lets the semantic tier re-check it and send it to **{route}** "
+                "(undo in the Data tab).")
+    return f"Correction #{saved.id} saved: queries like this now go to **{route}** (undo in the Data tab)."
 
 
 def try_other(service: ChatService, session: ChatSession, limiter: RateLimiter | None = None,
@@ -165,17 +165,20 @@ def try_other(service: ChatService, session: ChatSession, limiter: RateLimiter |
     last = session.last
     skip = [gr.skip()] * 8
     if last is None or last.done.expert is None:
-        skip[5] = "Ask something that gets an answer first."
+        gr.Warning("Ask something that gets an answer first; then try the other expert.")  # the user is in Chat
         yield tuple(skip)
         return
     if limiter is not None and principal is not None and (wait := limiter.retry_after(principal.client)):
-        skip[5] = wait_message(wait)
+        gr.Warning(plain(wait_message(wait)))
         yield tuple(skip)
         return
     other = next((name for name in service.experts if name != last.done.expert), None)
     state = CompareState(last.prompt, last.history, {0: last.done}, last.decision, pair_id=new_pair(),
                          experts=(last.done.expert, other))
-    card = routing_card(last.decision, last.done.model)
+    card = routing_card(last.decision, last.done.model, last.done.expert)
+    heading = (f"**From the chat**: {other} answers the same prompt beside {last.done.expert}'s answer; "
+               "pick the better one below.  \nThe router sent it to:")
+    gr.Info(f"Opened the Compare tab: {other} answers beside {last.done.expert}.")
     text = ""
     for event in service.ask(other, last.prompt, last.history):
         if isinstance(event, Token):
@@ -183,7 +186,7 @@ def try_other(service: ChatService, session: ChatSession, limiter: RateLimiter |
         else:
             state.done[1] = event
         yield (last.prompt, last.done.expert, other, render(last.done, last.done.answer, "A"),
-               render(state.done.get(1), text, "B"), f"The router sent this to:  \n{card}", state,
+               render(state.done.get(1), text, "B"), f"{heading}\n\n{card}", state,
                gr.Tabs(selected="compare"))
 
 
@@ -230,6 +233,7 @@ def build_chat(service: ChatService, flywheel: Flywheel | None, accounts: Accoun
         concurrency_limit=concurrency,
     )
     fix.click(on_correct, [session, route], feedback, api_name="correct")
+    gr.on([box.submit, send.click], None, None, feedback, js="() => ''")  # in the browser: the next turn clears it
     check = partial(status_line, service)
     refresh.click(check, None, status, api_visibility="private")
     return {"status": status, "check": check, "session": session, "try_other": other, "on_try_other": on_try_other,

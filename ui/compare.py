@@ -69,7 +69,7 @@ def compare(service: ChatService, prompt: str, a: str, b: str, state: CompareSta
             elif isinstance(event, Finished):
                 state.done[side] = event
             yield (render(state.done.get(0), texts[0], "A"), render(state.done.get(1), texts[1], "B"),
-                   f"The router would send this to:  \n{card}", state)
+                   f"The router would send this to:\n\n{card}", state)
     except (InvalidQueryError, ValueError) as e:
         yield gr.skip(), gr.skip(), f"⚠️ {e}", state
 

@@ -185,7 +185,7 @@ def test_browser_chat_shows_answer_and_card(app_url):
             page.get_by_role("option", name="math", exact=True).click()
             page.click("#correct-button")
             page.wait_for_function(
-                "document.querySelector('#chat-feedback').innerText.includes('re-checks')", timeout=30_000)
+                "document.querySelector('#chat-feedback').innerText.includes('re-check')", timeout=30_000)
             corrected = page.inner_text("#chat-feedback")
 
             # Try the other expert: the Compare tab opens with both answers; pick one.

@@ -101,7 +101,8 @@ def test_grid_payloads_are_refused_before_anything_runs(refusing, grid, named):
     summary, *rest = refusing.sweep("labelled.jsonl", grid, True, ADMIN)
     assert summary.startswith("⚠️ ") and named in summary
     assert os.environ["HOME"] not in summary.replace("$HOME", "")
-    assert all(isinstance(r, type(gr.skip())) for r in rest) and not refusing.dirs.out.exists()
+    assert rest[:5] == [[], None, None, None, None], "a refusal replaces the previous run's results"
+    assert not refusing.dirs.out.exists()
 
 
 def test_a_large_grid_needs_the_box_ticked(refusing):
@@ -129,6 +130,12 @@ def test_sweep_shows_figures_keeps_the_newest_runs_and_reopens_only_its_own(tab)
     summary, table, accuracy, latency, scatter, confusion, dropdown = tab.sweep("labelled.jsonl", GRID, False, ADMIN)
     assert "1 configurations" in summary and "Best:" in summary and len(table) == 1
     assert accuracy is not None and latency is not None and scatter is not None
+    for figure in (accuracy, latency):  # short labels, the overrides on hover, readable cells
+        assert list(figure.data[0].y) == ["c0"] and "router=semantic" in figure.data[0].customdata[0][0]
+        assert figure.data[0].textfont.size >= 11
+    assert benchmarks.LATENCY_NOTE in summary and "\n" not in benchmarks.LATENCY_NOTE
+    failed = tab.sweep("labelled.jsonl", "router=nonsense", False, ADMIN)
+    assert failed[0].startswith("⚠️") and failed[1:6] == ([], None, None, None, None)
     new = tab.dirs.out / dropdown.value
     assert sorted(p.name for p in tab.dirs.out.iterdir()) == sorted(["2020-01-02_00-00-00", new.name, "plotly.min.js"])
     assert dropdown.choices[0][0] == new.name  # listed by name, newest first; no server path

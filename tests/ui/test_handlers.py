@@ -127,7 +127,8 @@ def test_try_other_then_vote_stores_a_preference(wired):
     session = ChatSession()
     list(respond(svc, flywheel, ADMIN, "write a python function", [], session))
     *_, last = list(try_other(svc, session))
-    prompt, expert_a, expert_b, side_a, side_b, _card, state, _tabs = last
+    prompt, expert_a, expert_b, side_a, side_b, card, state, _tabs = last
+    assert "From the chat" in card, "the Compare tab says where the pair came from"
     assert prompt == "write a python function" and "professor" in side_a and "zoomer" in side_b
     assert (expert_a, expert_b) == ("professor", "zoomer"), "the dropdowns name the experts in the panels"
     assert vote(flywheel, ADMIN, "b", state).startswith("Saved preference")
@@ -166,7 +167,7 @@ def test_correcting_a_keyword_decision_overrules_the_rule_where_l2_agrees(wired)
     session = ChatSession()
     list(respond(svc, flywheel, ADMIN, "write a python function", [], session))
     message = correct_route(svc, flywheel, ADMIN, session, "math")
-    assert "python function" in message and "re-checks" in message
+    assert "python function" in message and "re-check" in message and message.count(". ") == 0
     decision = svc.route("write a python function")
     assert (decision.tier, decision.route) == ("L2", "math")
     assert "users corrected it" in routing_card(decision, None)
