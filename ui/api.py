@@ -60,10 +60,14 @@ def build_api(service: ChatService, accounts: Accounts | None = None, limits: Li
     api = FastAPI(title="LLM router", docs_url="/docs", redoc_url=None)
 
     def principal(request: Request) -> Principal:
-        """The caller of a /v1 endpoint, after the key check and the rate limit."""
+        """The caller of a /v1 endpoint, after the key check and the rate limit.
+
+        A local workbench without keys ignores the key (OpenAI clients always send one): its anonymous
+        caller is already the person at the keyboard.
+        """
         client = request.client.host if request.client else ""
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and key.strip():
+        if scheme.lower() == "bearer" and key.strip() and (accounts.has_keys or accounts.mode != "local"):
             who = accounts.for_key(key.strip(), client)
             if who is None:
                 raise HTTPException(401, "Invalid API key.", headers={"WWW-Authenticate": "Bearer"})

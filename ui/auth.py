@@ -201,6 +201,10 @@ class Accounts:
         return bool(self._users)
 
     @property
+    def has_keys(self) -> bool:
+        return bool(self._keys)
+
+    @property
     def mode(self) -> str:
         if self.public_demo:
             return "public"

@@ -213,3 +213,13 @@ def test_route_endpoint_accepts_messages(client, gateway):
     assert body["route"] == "code" and body["context"] == "follow-up: kept 'code' from turn 1"
     assert httpx.post(gateway[0].url + "/v1/route", json={"query": "x", "messages": messages},
                       headers=auth).status_code == 422
+
+
+def test_a_local_workbench_without_keys_takes_any_key(backend, tmp_path):
+    """OpenAI clients always send a key; on a loopback workbench with no keys configured it is not checked."""
+    service = build_service(load_config([f"ollama.host={backend.url}", "ollama.read_timeout=5"]))
+    store = PreferenceStore(tmp_path / "store.sqlite3")
+    with Served(build_api(service, Accounts(), Limits(), Flywheel(store, service.router))) as served:
+        local = openai.OpenAI(base_url=served.url + "/v1", api_key="anything", max_retries=0)
+        assert "router" in [m.id for m in local.models.list().data]
+    store.close()
