@@ -131,13 +131,15 @@ class TrainedRoutingStrategy(Thresholded):
         added_floor: float = 0.5,
         refit_after: float | None = 2.0,
         correction_weight: float = 1.0,
+        utterance_weight: float = 1.0,
         seed: int = 0,
         cache_dir: str | Path | None = None,
     ) -> None:
         for key, value in (("threshold", threshold), ("margin", margin), ("temperature", temperature), ("c", c),
                            ("balance", balance), ("knn_weight", knn_weight), ("diverse_weight", diverse_weight),
                            ("added_weight", added_weight), ("added_floor", added_floor),
-                           ("correction_weight", correction_weight), ("refit_after", refit_after or 0)):
+                           ("correction_weight", correction_weight), ("utterance_weight", utterance_weight),
+                           ("refit_after", refit_after or 0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"router.semantic.{key} must be a number >= 0, got {value!r}.")
         if threshold > 1 or margin > 1:
@@ -172,7 +174,8 @@ class TrainedRoutingStrategy(Thresholded):
         self._rows = rows
         self._vectors = embed_cached(encoder, [t for t, _, _ in rows], cache)
         self._params = dict(names=list(self._experts), c=c, balance=balance, knn_weight=knn_weight, top_k=top_k,
-                            diverse_weight=diverse_weight, diverse_k=diverse_k, seed=seed)
+                            diverse_weight=diverse_weight, diverse_k=diverse_k, seed=seed,
+                            group_weights={"utterances": float(utterance_weight)})
         self.refit_after, self.correction_weight = refit_after, float(correction_weight)
         self.model, self.artifact = fit_cached(rows, self._vectors, self._params, encoder.model_id, cache)
         self.datasets = len({g for _, _, g in rows})
@@ -253,9 +256,11 @@ class TrainedRoutingStrategy(Thresholded):
     def _fit_with(self, corrections: _Corrections) -> CorpusModel:
         rows = self._rows + [(t, r, "corrections") for t, r in zip(corrections.texts, corrections.routes)]
         vectors = np.vstack([self._vectors, corrections.matrix]) if corrections.texts else self._vectors
-        weights = {"corrections": self.correction_weight} if corrections.texts else None
+        params = dict(self._params)
+        if corrections.texts:
+            params["group_weights"] = {**params["group_weights"], "corrections": self.correction_weight}
         return CorpusModel.fit([t for t, _, _ in rows], [r for _, r, _ in rows], [g for _, _, g in rows], vectors,
-                               group_weights=weights, **self._params)
+                               **params)
 
     def settle(self, timeout: float | None = None) -> bool:
         """Wait for a pending refit (tests and benchmarks); False if it did not finish within `timeout`."""
