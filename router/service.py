@@ -166,7 +166,7 @@ class ChatService:
             if nxt is not None and nxt.name not in tried:
                 yield FallingBack(expert.name, str(failure.error), nxt.name, nxt.model)
             expert = nxt
-        yield Finished("", None, None, error=" ".join(failures), router_ms=router_ms, total_ms=_ms(start),
+        yield Finished("", None, None, error="\n".join(failures),  # one line per expert router_ms=router_ms, total_ms=_ms(start),
                        timed_out=bool(timeouts) and timeouts == len(tried))
 
     def compare(

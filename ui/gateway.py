@@ -36,6 +36,13 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
                 502: "api_error", 504: "timeout_error"}
 
 
+def _decision_headers(decision: Any) -> dict[str, str]:
+    """The x-router-* headers of a decision, for an error after routing (the router did decide)."""
+    if decision is None:
+        return {}
+    return {"x-router-route": decision.route, "x-router-tier": decision.tier, "x-router-expert": decision.expert}
+
+
 class GatewayError(Exception):
     """An error answered in OpenAI's format: {"error": {"message", "type", "param", "code"}}."""
 
@@ -144,8 +151,8 @@ def add_gateway(api: FastAPI, service: ChatService, principal: Callable[[Request
         done = next((e for e in head if isinstance(e, Finished)), None)
         if done is not None and (done.error and not done.answer):
             _record(flywheel, query, decision, done, who)
-            raise GatewayError(504 if done.timed_out else 502, done.error, "timeout" if done.timed_out else
-                               "backend_error")
+            raise GatewayError(504 if done.timed_out else 502, done.error.replace("\n", "; "),
+                               "timeout" if done.timed_out else "backend_error", headers=_decision_headers(decision))
         expert = service.experts[body.model if body.model != ROUTER_MODEL else decision.expert]  # type: ignore[union-attr]
         completion = Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), decision, expert.name,
                                 expert.model)

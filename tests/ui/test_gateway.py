@@ -145,6 +145,7 @@ def test_backend_down_is_502_and_every_attempt_is_logged(client, backend, gatewa
     with pytest.raises(openai.InternalServerError) as e:
         client.chat.completions.create(model="router", messages=[{"role": "user", "content": CODE}])
     assert e.value.status_code == 502 and "professor" in e.value.message and "zoomer" in e.value.message
+    assert "; " in e.value.message and e.value.response.headers["x-router-route"] == "code"  # routed, then failed
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="router", messages=[{"role": "user", "content": CODE}], stream=True)
     assert gateway[1].routing_events()[0].outcome == "failed"
