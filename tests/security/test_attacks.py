@@ -66,6 +66,11 @@ PRIVILEGED = [  # (trigger elem_id, data after the defaults, what the refusal na
     ("data-export-routing", {}, "export"),
     ("bench-run", {}, "admin"),
     ("bench-calibrate", {}, "admin"),
+    ("inbox-refresh", {}, "use the inbox"),
+    ("inbox-confirm", {}, "label routed turns"),
+    ("inbox-label", {}, "label routed turns"),
+    ("inbox-preview", {}, "preview a label"),
+    ("data-apply-mapping", {}, "mapping"),
 ]
 
 
