@@ -142,9 +142,7 @@ class SemanticRoutingStrategy(Thresholded):
 
     def add_utterances(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Add (text, route) examples (user corrections) to the index at once, with no restart."""
-        for _, route in pairs:
-            if route not in self._experts:
-                raise ConfigError(f"Route '{route}' is unknown. Available: {', '.join(self._experts)}")
+        self.check_routes(pairs)
         if not pairs:
             return
         vectors = self.encoder.encode([t for t, _ in pairs])

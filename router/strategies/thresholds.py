@@ -1,7 +1,11 @@
-"""What every L2 strategy shares once it can rank and decide: thresholds, acceptance, a one-call route()."""
+"""What every L2 strategy shares once it can rank and decide: thresholds, acceptance, a one-call route(),
+and the check of the routes that corrections name."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from router.errors import ConfigError
 from router.schema import Ranking, RouteDecision
 
 
@@ -15,6 +19,13 @@ class Thresholded:
     threshold: float
     margin: float
     route_thresholds: dict[str, float]
+    _experts: dict[str, str]  # route -> expert
+
+    def check_routes(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Refuse (text, route) examples that name a route this strategy does not have."""
+        for _, route in pairs:
+            if route not in self._experts:
+                raise ConfigError(f"Route '{route}' is unknown. Available: {', '.join(self._experts)}")
 
     def rank(self, query: str) -> Ranking:
         raise NotImplementedError

@@ -43,6 +43,20 @@ class _Corrections:
     routes: tuple[str, ...]
     matrix: np.ndarray  # one unit embedding per correction
 
+    def rows_of(self, route: str) -> np.ndarray:
+        """Indices of the corrections for `route` (computed once per snapshot, not per query)."""
+        by_route = self.__dict__.get("_by_route")
+        if by_route is None:
+            by_route = {}
+            for j, r in enumerate(self.routes):
+                by_route.setdefault(r, []).append(j)
+            by_route = {r: np.array(js) for r, js in by_route.items()}
+            object.__setattr__(self, "_by_route", by_route)
+        return by_route.get(route, _NONE)
+
+
+_NONE = np.zeros(0, dtype=np.intp)
+
 
 class _Refit:
     """State of the background refit: when it is due, and whether one is running or pending."""
@@ -190,10 +204,9 @@ class TrainedRoutingStrategy(Thresholded):
         return self.model.size + len(self._corrections.texts)
 
     def add_utterances(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Add (text, route) corrections; they count from the next query on, with no refit."""
-        for _, route in pairs:
-            if route not in self._experts:
-                raise ConfigError(f"Route '{route}' is unknown. Available: {', '.join(self._experts)}")
+        """Add (text, route) corrections: they count by similarity from the next query on, and refit the model
+        in the background once they stop arriving (see `refit_after`)."""
+        self.check_routes(pairs)
         if not pairs:
             return
         vectors = self.encoder.encode([t for t, _ in pairs])
@@ -278,8 +291,8 @@ class TrainedRoutingStrategy(Thresholded):
         if corrections.texts:
             sims = np.einsum("ij,j->i", corrections.matrix, vector)
             for i, name in enumerate(self.model.names):
-                mine = [j for j, r in enumerate(corrections.routes) if r == name]
-                if mine:
+                mine = corrections.rows_of(name)
+                if len(mine):
                     key[i] += self.added_weight * max(0.0, float(sims[mine].max()) - self.added_floor)
         return key
 
