@@ -9,6 +9,10 @@ the conversation's route first while the message alone does not rule that route 
 is confident alone and points at nothing starts a new topic and routes as if it were the first, so a
 conversation never sticks to a route it has left. Long messages that carry their own material ("explain
 this: <code>") are judged alone whenever they are confident.
+
+A persona set up for the rest of the conversation ("act as a translator; I will provide sentences",
+"from now on you are...") stands: later messages are the persona's input and keep its route, however
+they look alone, until one leaves it ("stop pretending", "out of character", "new topic").
 """
 
 from __future__ import annotations
@@ -52,6 +56,27 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
     "a numbered item": r"\b(?:the|your)\s+(?:first|second|third|fourth|fifth|last|\d+(?:st|nd|rd|th))\s+"
                        r"(?:example|one|point|option|item|case|step|idea|paragraph|sentence|answer|suggestion)s?\b",
 }.items()}
+# A persona set up for the rest of the conversation ("from now on you are...", "act as a translator; I
+# will provide sentences"): later messages are the persona's input, whatever they look like alone.
+STANDING = re.compile(
+    r"\bfrom\s+now\s+on\b|\bfrom\s+this\s+(?:point|moment)\b|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\b|"
+    r"\bthroughout\s+(?:this|the|our)\s+(?:conversation|chat|session|dialogue|interaction)\b|"
+    r"\bin\s+all\s+(?:the\s+|our\s+)?(?:following|future|subsequent|later)\b|"
+    r"\b(?:all|any|every|each)\s+(?:of\s+)?(?:my\s+|the\s+|your\s+)?(?:following|future|subsequent|next)\b|"
+    r"\buntil\s+I\s+(?:say|tell|ask)\b|\bno\s+matter\s+what\b|\b(?:stay|remain|keep)\s+in\s+(?:character|role|persona)\b|"
+    r"\bI(?:\s+will|'ll)\s+(?:provide|give|send|type|ask|tell|share|write|describe|present|paste|enter|say)\b|"
+    r"\byou(?:\s+will|'ll)\s+be\s+(?:provided|given|sent|asked|told|shown)\b|\bregardless\s+of\s+(?:what|which|the|how)\b|"
+    r"\byou\s+(?:will\s+|must\s+|should\s+)?always\b|\balways\s+(?:respond|reply|answer|speak|talk|write)\b|"
+    r"\b(?:my|our|the)\s+first\s+(?:question|command|request|message|sentence|line|task|suggestion)\b|"
+    r"\bto\s+(?:begin|start)\b", re.I)
+# A message that leaves the persona: "stop pretending", "out of character", "new topic".
+PERSONA_EXIT = re.compile(
+    r"\bstop\s+(?:acting|pretending|being|playing|role-?playing|the\s+(?:role|game|act|roleplay))\b|"
+    r"\b(?:drop|end|exit|leave|break|quit)\s+(?:the|this|your)\s+(?:role|character|persona|act|game|role-?play)\b|"
+    r"\bout\s+of\s+character\b|\bOOC\b|\bforget\s+(?:the|your|that|this|all|about\s+the)\s+(?:\w+\s+)?"
+    r"(?:role|persona|character|instructions?|game)\b|\bno\s+(?:more|longer)\s+(?:role-?play|pretend)|"
+    r"\b(?:new|different|unrelated)\s+(?:topic|subject|question|conversation)\b|\bchange\s+(?:of\s+)?(?:the\s+)?subject\b|"
+    r"\bsomething\s+(?:else|different|unrelated)\b|\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b", re.I)
 _CONNECTIVE = re.compile(r"^\W*(?:and|but|so|also|then|now|ok|okay|instead|plus|or|still|yet|thanks|great|"
                          r"cool|nice)\b", re.I)
 _PRONOUN = re.compile(r"\b(?:it|this|these|those|them|they|its|their|he|she|him|her)\b", re.I)
@@ -151,6 +176,7 @@ class Thread:
     route: str
     turn: int
     decision: RouteDecision
+    standing: str = ""  # the words by which the turn set up a persona for the rest of the conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +219,12 @@ class ConversationPolicy:
                           f"same topic: '{alone.route}' as turn {thread.turn}")
         cues = follow_up_cues(message, earlier[-2:])
         confident = alone.tier == "L1" or (alone.tier == "L2" and alone.margin >= self.confident_margin)
-        why = self._why_follow_up(message, alone, thread, earlier, cues, confident, route_text)
         names = (*cues.anaphora, *(f"refers to '{w}'" for w in cues.referenced), *cues.weak)
+        if thread.standing and not PERSONA_EXIT.search(head_tail(message, _SCAN_CHARS, 100)):
+            why = f"the persona set up at turn {thread.turn} stands: '{thread.standing}'"
+            names = ("a standing persona", *names)
+        else:
+            why = self._why_follow_up(message, alone, thread, earlier, cues, confident, route_text)
         if why is None:
             return _noted(alone, ConversationContext("new topic", turn, thread.route, thread.turn, alone.route, names),
                           f"new topic (was '{thread.route}')")
@@ -208,11 +238,26 @@ class ConversationPolicy:
         return _noted(kept, ConversationContext("follow-up", turn, thread.route, thread.turn, alone.route, names),
                       f"follow-up: kept '{thread.route}' from turn {thread.turn}")
 
+    def next_thread(self, before: Thread | None, message: str, decision: RouteDecision, turn: int) -> Thread:
+        """Where the conversation stands after user turn `turn` (`message`, decided as `decision`)."""
+        text = head_tail(message, 2000, 500)
+        context = decision.conversation
+        if before is not None and context is not None and context.kind != "new topic" and decision.route == before.route:
+            if PERSONA_EXIT.search(text):
+                return dataclasses.replace(before, standing="")
+            return before if before.standing else dataclasses.replace(before, standing=self._standing(before.route, text))
+        return Thread(decision.route, turn, decision, self._standing(decision.route, text))
+
+    def _standing(self, route: str, text: str) -> str:
+        """The words by which `text` keeps a persona of `route` for the rest of the conversation, or ''."""
+        found = STANDING.search(text) if route in self.persona_routes else None
+        return " ".join(found.group(0).split()) if found else ""
+
     def _why_follow_up(self, message: str, alone: RouteDecision, thread: Thread, earlier: Sequence[str],
                        cues: FollowUpCues, confident: bool, route_text: Callable[[str], RouteDecision]) -> str | None:
         """Why the message continues the conversation, or None when it starts a new topic."""
-        if cues.words > self.long_words:
-            return None  # it carries its own material ("summarize this: <article>")
+        if cues.words > self.long_words and confident:
+            return None  # it carries its own material ("summarize this: <article>") and is clear about it
         if cues.anaphora:
             return f"refers back: {cues.anaphora[0]}"
         if cues.referenced:

@@ -143,15 +143,15 @@ class HybridRouter:
             known = self._threads.get(key)
         if known is not None:
             return known
+        policy = self.conversation
+        assert policy is not None
         if len(turns) == 1:
-            first = self._route_one(turns[0])
-            thread = Thread(first.route, 1, first)
+            thread = policy.next_thread(None, turns[0], self._route_one(turns[0]), 1)
         else:
             before = self._thread(turns[:-1])
-            decision = self.conversation.follow(  # type: ignore[union-attr]
-                clean_query(turns[-1]), self._route_one(turns[-1]), before, turns[:-1], self._route_one)
-            kept = decision.conversation is not None and decision.conversation.kind != "new topic"
-            thread = before if kept and decision.route == before.route else Thread(decision.route, len(turns), decision)
+            decision = policy.follow(clean_query(turns[-1]), self._route_one(turns[-1]), before, turns[:-1],
+                                     self._route_one)
+            thread = policy.next_thread(before, turns[-1], decision, len(turns))
         with self._threads_lock:
             if len(self._threads) >= self._THREADS_KEPT:
                 self._threads.clear()

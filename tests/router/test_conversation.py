@@ -111,3 +111,59 @@ def test_a_confident_message_that_points_back_still_follows(router):
     # "your previous answer" is a follow-up whatever the margin it would get alone, in any router's units
     d = router.route("Rewrite your previous answer in French", CODE_TURN)
     assert d.route == router.route(CODE_TURN[0]["content"]).route and d.conversation.kind in ("follow-up", "same topic")
+
+
+PERSONA = "I want you to act as a pirate captain. From now on answer every question in pirate speak."
+
+
+def persona_router(routes, encoder):
+    return build(routes, encoder, ConversationPolicy(persona_routes=("roleplay",)))
+
+
+def test_a_standing_persona_keeps_even_a_confident_new_question(routes, fake_encoder):
+    # "from now on" makes later messages the persona's input, whatever they look like alone
+    router = persona_router(routes, fake_encoder)
+    history = [{"role": "user", "content": PERSONA}, {"role": "assistant", "content": "Arr!"}]
+    assert router.route("solve for x: 2x + 3 = 7").route == "math"
+    d = router.route("solve for x: 2x + 3 = 7", history)
+    assert (d.route, d.expert, d.tier) == ("roleplay", "zoomer", "context")
+    assert d.context == "follow-up: kept 'roleplay' from turn 1"
+    assert d.conversation.cues[0] == "a standing persona" and "'From now on'" in d.reason
+
+
+def test_the_persona_stands_over_several_turns_until_the_user_leaves_it(routes, fake_encoder):
+    router = persona_router(routes, fake_encoder)
+    history = [{"role": "user", "content": PERSONA}, {"role": "user", "content": "solve for x: x + 1 = 2"}]
+    assert router.route("what is the capital of peru", history).route == "roleplay"
+    leave = router.route("Stop pretending now. Solve for x: 3x = 9", history)
+    assert leave.route == "math" and leave.conversation.kind == "new topic"
+    # once left, the persona no longer stands, even where the leaving message itself stayed in roleplay
+    left = [*history, {"role": "user", "content": "ok, stop the roleplay, pretend you are a pirate captain no more"}]
+    assert router.route("solve for x: 3x = 9", left).route == "math"
+
+
+def test_a_persona_without_standing_words_is_an_ordinary_thread(routes, fake_encoder):
+    router = persona_router(routes, fake_encoder)
+    history = [{"role": "user", "content": "I want you to act as a pirate captain"}]
+    d = router.route("solve for x: 2x + 3 = 7", history)
+    assert d.route == "math" and d.conversation.kind == "new topic"
+
+
+def test_standing_words_outside_a_persona_route_keep_nothing(routes, fake_encoder):
+    router = persona_router(routes, fake_encoder)
+    history = [{"role": "user", "content": "From now on, write a python function for every task I give you"}]
+    assert router.route("solve for x: 2x + 3 = 7", history).route == "math"
+
+
+def test_leaving_the_persona_in_character_ends_it(routes, fake_encoder):
+    import dataclasses
+
+    from router.schema import ConversationContext
+
+    policy = persona_router(routes, fake_encoder).conversation
+    first = persona_router(routes, fake_encoder).route(PERSONA)
+    thread = policy.next_thread(None, PERSONA, first, 1)
+    assert (thread.route, thread.standing) == ("roleplay", "From now on")
+    same = dataclasses.replace(first, conversation=ConversationContext("same topic", 2, "roleplay", 1, "roleplay"))
+    assert policy.next_thread(thread, "ahoy, tell me of yer ship", same, 2) is thread
+    assert policy.next_thread(thread, "ok, you can stop pretending", same, 2).standing == ""
