@@ -45,6 +45,13 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
              r"optimi[sz]e|refactor|replace|change|convert|turn|test|debug|run|shorten)\s+(?:it|that|them|those|these)\b",
     "make it": r"\b(?:make|keep)\s+(?:it|that|this|them)\s+(?:\w+er|more|less)\b",
     "you said": r"\byou\s+(?:just\s+)?(?:said|wrote|mentioned|suggested|gave|listed|described|used|made|proposed)\b",
+    "how you got it": r"\bhow\s+(?:did|do|would|could)\s+you\s+(?:get|arrive|come\s+up|calculate|compute|derive|figure|"
+                      r"know|find|decide|choose|pick|solve)\b",
+    "an edit": r"^\W*(?:(?:can|could|would)\s+you\s+|please\s+|now\s+|also\s+|ok\s+|okay\s+|and\s+)*(?:add|include|remove|"
+               r"drop|use|put\s+in)\s+(?:some\s+|more\s+|a\s+few\s+|the\s+)?(?:comments?|docstrings?|type\s+hints?|unit\s+"
+               r"tests?|tests?|error\s+handling|logging|examples?|emojis?|headings?|headers?|bullet\s+points?|bullets|"
+               r"a\s+title|citations?|sources|references|details?|a\s+conclusion|an\s+intro(?:duction)?|a\s+summary|"
+               r"numbers|units|steps)(?:\s+(?:to\s+it|please|too|as\s+well))?\W*$",
     "one more": r"\b(?:another|one\s+more)\s+(?:one|example|option|idea|version|way)\b|\bgive\s+me\s+(?:another|more)\b",
     "asks for more": r"\b(?:more|further)\s+(?:detail|details|information|context|depth|examples?)\b|"
                      r"\b(?:what|anything|something)\s+else\b|\b(?:give|show|provide)\s+(?:me\s+|us\s+)?"
@@ -214,13 +221,22 @@ class ConversationPolicy:
                route_text: Callable[[str], RouteDecision]) -> RouteDecision:
         """The decision for `message` after the user turns `earlier`, given what it would get alone."""
         turn = len(earlier) + 1
+        scanned = head_tail(message, _SCAN_CHARS, 100)
+        left = PERSONA_EXIT.search(scanned) if thread.route in self.persona_routes else None
+        if left and alone.route == thread.route:
+            # "stop the roleplay. write a python script...": the words that leave the persona name it, so
+            # the rest of the message says where it goes
+            rest = scanned[:left.start()] + " " + scanned[left.end():]
+            if len(_WORD.findall(rest)) >= 2:
+                alone = dataclasses.replace(route_text(rest), reason=f"leaves the persona ('{left.group(0)}'); the "
+                                            f"rest of the message routed alone")
         if alone.route == thread.route:
             return _noted(alone, ConversationContext("same topic", turn, thread.route, thread.turn, alone.route),
                           f"same topic: '{alone.route}' as turn {thread.turn}")
         cues = follow_up_cues(message, earlier[-2:])
         confident = alone.tier == "L1" or (alone.tier == "L2" and alone.margin >= self.confident_margin)
         names = (*cues.anaphora, *(f"refers to '{w}'" for w in cues.referenced), *cues.weak)
-        if thread.standing and not PERSONA_EXIT.search(head_tail(message, _SCAN_CHARS, 100)):
+        if thread.standing and not left:
             why = f"the persona set up at turn {thread.turn} stands: '{thread.standing}'"
             names = ("a standing persona", *names)
         else:

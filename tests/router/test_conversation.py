@@ -167,3 +167,35 @@ def test_leaving_the_persona_in_character_ends_it(routes, fake_encoder):
     same = dataclasses.replace(first, conversation=ConversationContext("same topic", 2, "roleplay", 1, "roleplay"))
     assert policy.next_thread(thread, "ahoy, tell me of yer ship", same, 2) is thread
     assert policy.next_thread(thread, "ok, you can stop pretending", same, 2).standing == ""
+
+
+def test_leaving_the_persona_routes_the_rest_of_the_message(routes, fake_encoder):
+    # the words that leave a persona ("stop the roleplay") fire the roleplay rule themselves: the rest decides
+    import dataclasses
+
+    routes = [dataclasses.replace(routes[0], keywords=("roleplay", "i want you to act as")), *routes[1:]]
+    router = persona_router(routes, fake_encoder)
+    message = "ok stop the roleplay. write a python function to rename files"
+    assert router.route(message).route == "roleplay"
+    d = router.route(message, [{"role": "user", "content": PERSONA}])
+    assert (d.route, d.tier) == ("code", "L1") and d.conversation.kind == "new topic"
+    assert "leaves the persona ('stop the roleplay')" in d.reason
+    # leaving alone, with nothing else to say, stays an ordinary same-topic message
+    assert router.route("stop the roleplay", [{"role": "user", "content": PERSONA}]).route == "roleplay"
+
+
+@pytest.mark.parametrize(("message", "cue"), [
+    ("how did you get that?", "how you got it"),
+    ("How would you calculate it for 10 years?", "how you got it"),
+    ("can you add comments", "an edit"),
+    ("Please include more examples too.", "an edit"),
+    ("add type hints", "an edit"),
+])
+def test_generic_follow_ups_point_back(message, cue):
+    assert cue in follow_up_cues(message).anaphora
+
+
+@pytest.mark.parametrize("message", ["can you add 17 and 25", "add a column to a pandas dataframe",
+                                     "how did the roman empire fall?", "use python to parse a csv file"])
+def test_requests_with_their_own_object_are_not_edits(message):
+    assert not follow_up_cues(message).anaphora

@@ -116,3 +116,18 @@ def test_both_engines_give_the_same_decisions():
     for text in SAMPLES:
         assert fast.route(text) == portable.route(text), text
     assert sum(fast.route(t) is not None for t in SAMPLES) >= 8
+
+
+@pytest.mark.parametrize(("text", "route"), [
+    ("thanks a lot!", "chitchat"),
+    ("thanks! what's the capital of australia?", None),  # thanks before a question: the question decides
+    ("Imagine yourself as a doctor tasked with devising remedies", "roleplay"),
+    ("Please assume the role of an English translator", "roleplay"),
+    ("Embody the persona of Tony Stark throughout this conversation", "roleplay"),
+])
+def test_default_rules_on_conversation_openers(text, route):
+    from router.config import build_routes, load_config
+
+    cfg = load_config()
+    decision = KeywordRoutingStrategy(build_routes(cfg.routes, cfg.experts)).route(text)
+    assert (decision.route if decision else None) == route
