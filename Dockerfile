@@ -25,13 +25,15 @@ COPY --chown=user router ./router
 COPY --chown=user forensics ./forensics
 COPY --chown=user ui ./ui
 COPY --chown=user conf ./conf
+COPY --chown=user corpus ./corpus
 COPY --chown=user app.py ./
 COPY --chown=user scripts ./scripts
 # CPU-only torch (the GPU build is several GB and a Space's free tier has no GPU).
 RUN python3 -m venv .venv \
  && pip install --no-cache-dir "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
  && pip install --no-cache-dir -e . \
- && python -c "from router.encoders import OnnxEncoder; OnnxEncoder()"
+ && python -c "from router.encoders import OnnxEncoder; OnnxEncoder()" \
+ && python -m router train
 
 EXPOSE 7860
 ENTRYPOINT []

@@ -43,6 +43,9 @@ def _print_accuracy(report: dict[str, Any]) -> None:
         print(f"{name:<12}{r['n']:>5}{acc:>10}{prec:>11}")
     for kind, r in report.get("per_kind", {}).items():
         print(f"kind {kind}: n={r['n']}  accuracy={r['accuracy']:.3f}")
+    if "macro_accuracy" in report:
+        print(f"{len(report['per_dataset'])} datasets: macro accuracy={report['macro_accuracy']:.3f}  "
+              f"macro expert accuracy={report['macro_expert_accuracy']:.3f}")
     if "conversation" in report:
         print("conversation: " + "  ".join(f"{k}={s:.3f}" for k, s in report["conversation"].items()))
 

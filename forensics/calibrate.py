@@ -17,7 +17,7 @@ import numpy as np
 
 from forensics.encoder_cache import MemoEncoder
 from forensics.metrics import evaluate
-from router.config import CONFIG_DIR, build_encoder, build_router, load_config
+from router.config import CONFIG_DIR, build_encoder, build_router, load_config, router_choice
 from router.data import load_labelled
 from router.errors import ConfigError
 from router.hybrid import HybridRouter
@@ -119,9 +119,6 @@ def write_calibrated_config(path: str | Path, base: str, threshold: float, route
     return path
 
 
-def _base_router(overrides: Sequence[str]) -> str:
-    choices = [o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+") == "router"]
-    return choices[-1] if choices else "hybrid"
 
 
 def _set_by_calibration(override: str) -> bool:
@@ -166,7 +163,7 @@ def run_calibrate(data: str | Path, overrides: Sequence[str] = (), out: str | Pa
     encoder.encode([clean_query(r.query) for r in rows])  # one batched pass
     fit = fit_thresholds(collect_rankings(router, rows), router.semantic.threshold,
                          dict(router.semantic.route_thresholds), grid)
-    out = write_calibrated_config(out, _base_router(overrides), fit["threshold"], fit["route_thresholds"],
+    out = write_calibrated_config(out, router_choice(overrides), fit["threshold"], fit["route_thresholds"],
                                   f"{Path(data).name}, accuracy {fit['accuracy_before']} -> {fit['accuracy']}")
     load = how_to_load(out)
     check = {}

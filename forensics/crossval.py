@@ -2,8 +2,9 @@
 
 A dev-set score flatters whatever was tuned on the dev set. Here every dataset is held out once,
 whole, so a figure says how the router does on a source nobody tuned it for. Both designs run in
-the same folds and the same run: today's (the configured router, the training folds added as L2
-exemplars) and the new one (`router=trained` by default, trained on the training folds).
+the same folds and the same run: today's (`router=hybrid`: the utterances and the linear head, with the
+training folds added as L2 exemplars) and the new one (`router=trained` by default, trained on the
+training folds).
 Each text is embedded once for the whole run (one MemoEncoder memo shared by every fold).
 
     python -m forensics crossval --data corpus/routing_train.jsonl --data ../shared/data/routing_dev.jsonl
@@ -30,6 +31,7 @@ from router.hybrid import HybridRouter
 from router.schema import LabelledQuery
 
 NEW_DESIGN = ("router=trained",)
+TODAYS_DESIGN = ("router=hybrid",)  # the design before the trained L2: utterances, linear head, training rows as exemplars
 SHARED_PREFIXES = ("encoder", "routes", "experts")  # overrides that apply to today's design too
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.0, 0.95, 0.05))
 POLICIES = ("default", "professor", "second", "expert_mass", "top")
@@ -212,7 +214,8 @@ def run_crossval(paths: Sequence[str | Path], folds: int = 5, seed: int = 0, ove
             train = [r for r in rows if fold_of[r.source] != fold]
             test = [r for r in rows if fold_of[r.source] == fold]
             train_file = _write_rows(train, Path(tmp) / f"train-{fold}.jsonl")
-            today = build_router(load_config([*shared, f"exemplars={json.dumps(train_file)}"]), encoder=memo)
+            today = build_router(load_config([*TODAYS_DESIGN, *shared, f"exemplars={json.dumps(train_file)}"]),
+                                 encoder=memo)
             for g, report in _score_by_dataset(today, test).items():
                 baseline[g] = {"fold": fold, **report}
             # The new design learns from the training folds only: its own corpus is replaced by them.

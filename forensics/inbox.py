@@ -185,7 +185,8 @@ def trial_router(router: HybridRouter) -> HybridRouter:
 
     The strategies swap their state whole on every change (the L2 index, the contested rules),
     so a shallow copy of the router and of its semantic tier is enough: learning on the copy
-    replaces the copy's references and leaves the live router's alone.
+    replaces the copy's references and leaves the live router's alone (the trained tier's copy also
+    gets its own background refit).
     """
     trial = copy.copy(router)
     if router.semantic is not None:
@@ -205,6 +206,9 @@ def preview(router: HybridRouter, pairs: Sequence[tuple[str, str]], rows: Sequen
     before = _routes(router, rows)
     trial = trial_router(router)
     trial.learn(list(pairs))
+    settle = getattr(trial.semantic, "settle", None)
+    if settle is not None:  # a strategy that refits with corrections in the background: preview the refitted one
+        settle()
     after = _routes(trial, rows)
     n = len(rows)
     right_before = sum(b == r.route for b, r in zip(before, rows))

@@ -29,7 +29,8 @@ def progress(items: Sequence[Any], desc: str) -> Any:
 
 
 def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, Any]:
-    """Route every row and report accuracy overall, per route, per source, per kind and per tier.
+    """Route every row and report accuracy overall, per route, per source, per kind and per tier, and per
+    dataset with macro averages over datasets when the rows name theirs.
 
     A row with a `history` is routed as the next turn of that conversation.
     """
@@ -39,6 +40,7 @@ def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, A
     l1_right = expert_right = right = 0
     by_source: dict[str, list[bool]] = defaultdict(list)
     by_kind: dict[str, list[bool]] = defaultdict(list)
+    by_dataset: dict[str, list[tuple[bool, bool]]] = defaultdict(list)  # (route right, expert right)
     contexts: Counter = Counter()
     for row in progress(rows, "routing"):
         decision = router.route(row.query, row.history) if row.history else router.route(row.query)
@@ -52,6 +54,8 @@ def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, A
             by_source[row.source].append(ok)
         if row.kind:
             by_kind[row.kind].append(ok)
+        if row.dataset:
+            by_dataset[row.dataset].append((ok, decision.expert == expert_of[row.route]))
         if decision.conversation is not None:
             contexts[decision.conversation.kind] += 1
     n = len(rows)
@@ -76,6 +80,12 @@ def evaluate(router: HybridRouter, rows: Sequence[LabelledQuery]) -> dict[str, A
         "confusion": {t: dict(confusion[t]) for t in router.routes if confusion[t]},
         "per_source": {s: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for s, v in sorted(by_source.items())},
     }
+    if by_dataset:  # rows that name their dataset: each dataset counts once in the macro averages
+        per = {d: {"n": len(v), "accuracy": round(sum(a for a, _ in v) / len(v), 4),
+                   "expert_accuracy": round(sum(e for _, e in v) / len(v), 4)} for d, v in sorted(by_dataset.items())}
+        report["per_dataset"] = per
+        report["macro_accuracy"] = round(sum(d["accuracy"] for d in per.values()) / len(per), 4)
+        report["macro_expert_accuracy"] = round(sum(d["expert_accuracy"] for d in per.values()) / len(per), 4)
     if by_kind:
         report["per_kind"] = {k: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(by_kind.items())}
     if contexts:  # how the conversation counted: follow-up (kept its route), same topic, new topic

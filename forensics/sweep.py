@@ -82,7 +82,9 @@ def expand_grid(overrides: Sequence[str]) -> list[list[str]]:
 
 
 def _strategy(router: HybridRouter) -> str:
-    return "hybrid" if router.keyword and router.semantic else "keyword" if router.keyword else "semantic"
+    if router.keyword and router.semantic:
+        return "trained" if type(router.semantic).__name__ == "TrainedRoutingStrategy" else "hybrid"
+    return "keyword" if router.keyword else "semantic"
 
 
 def _effective(combo: list[str], cache: dict[tuple[str, ...], Any]) -> tuple[list[str], list[str]]:

@@ -34,6 +34,21 @@ def load_config(overrides: Sequence[str] = (), config_name: str = "config") -> D
     return cfg
 
 
+def router_choice(overrides: Sequence[str] = ()) -> str:
+    """The router config group these overrides select: the last `router=NAME`, else conf/config.yaml's default.
+
+    >>> router_choice(["router=keyword"]), router_choice() in {"trained", "hybrid"}
+    ('keyword', True)
+    """
+    chosen = [o.partition("=")[2] for o in overrides if o.partition("=")[0].lstrip("+") == "router"]
+    if chosen:
+        return chosen[-1]
+    for item in OmegaConf.load(CONFIG_DIR / "config.yaml").get("defaults", []):
+        if isinstance(item, DictConfig) and "router" in item:
+            return str(item["router"])
+    raise ConfigError("conf/config.yaml names no default router (defaults: - router: NAME).")
+
+
 def _one_paragraph(error: BaseException, overrides: Sequence[str]) -> str:
     """Hydra's message chain (outermost first, repeats dropped) on one line, plus a hint."""
     parts: list[str] = []

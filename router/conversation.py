@@ -247,7 +247,7 @@ class ConversationPolicy:
         anchor = thread.decision
         kept = dataclasses.replace(
             anchor, route=thread.route, expert=anchor.expert, tier="context", rule=None,
-            top_routes=alone.top_routes, timings=alone.timings,
+            top_routes=alone.top_routes, scale=alone.scale, timings=alone.timings,
             reason=(f"a follow-up ({why}): keeps the conversation's route '{thread.route}', set at turn "
                     f"{thread.turn}; alone it would go to '{alone.route}' ({alone.tier}, margin {alone.margin:.2f})"),
         )

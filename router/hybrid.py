@@ -198,6 +198,7 @@ class HybridRouter:
                 score=l2.score,
                 margin=l2.margin,
                 top_routes=l2.top_routes,
+                scale=l2.scale,
                 reason=self._unsure_reason(l2),
             )
         return self._timed(decision, start, l1_us, l2_us)

@@ -106,8 +106,9 @@ class ConversationContext:
 class RouteDecision:
     """Where a query goes and why.
 
-    `score` is 1.0 for an L1 rule, else the winning route's similarity; `margin` is its lead over
-    the runner-up. `rule` is set for L1; `top_routes` holds the best L2 routes when L2 ran.
+    `score` is 1.0 for an L1 rule, else the winning route's similarity (`scale` "similarity") or the
+    trained tier's probability (`scale` "probability"); `margin` is its lead over the runner-up.
+    `rule` is set for L1; `top_routes` holds the best L2 routes, on the same scale, when L2 ran.
     `context` says in words how the conversation counted ("follow-up: kept 'code' from turn 2", "new
     topic"; empty for a message routed without one) and `conversation` says it in fields.
     """
@@ -123,6 +124,7 @@ class RouteDecision:
     reason: str = ""
     context: str = ""
     conversation: ConversationContext | None = None
+    scale: Literal["similarity", "probability"] = "similarity"  # what the L2 scores in score/top_routes are
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (as printed by the CLI and returned by the API)."""

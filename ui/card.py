@@ -84,6 +84,8 @@ def head_ordered(decision: RouteDecision) -> bool:
     With similarity alone, the margin is the best score's lead over the second, as shown.
     """
     top = decision.top_routes
+    if decision.scale == "probability":  # the trained tier orders routes by the probabilities it shows
+        return False
     if len(top) < 2:
         return "linear head" in decision.reason
     return list(top) != list(by_similarity(decision)) or abs(decision.margin - (top[0].score - top[1].score)) > 2e-4
@@ -96,7 +98,8 @@ def _default_reason(decision: RouteDecision) -> str:
         return decision.reason
     best, first = ranked[0], decision.top_routes[0]
     needs = re.search(r"\(needs [^)]*\)", decision.reason)
-    text = f"no keyword rule fired and no route was confident enough: highest similarity '{best.route}' {best.score:.3f}"
+    text = (f"no keyword rule fired and no route was confident enough: highest {decision.scale} '{best.route}' "
+            f"{best.score:.3f}")
     if first.route != best.route:
         text += f"; the linear head ranked '{first.route}' ({first.score:.3f}) first"
     return text + (f" {needs.group(0)}" if needs else "") + f"; sent to the default route '{decision.route}'"
@@ -115,12 +118,14 @@ def routing_card(decision: RouteDecision, model: str | None, answered_by: str | 
     numbers = [f"router {format_us(decision.timings.total_us)} (L1 {format_us(decision.timings.l1_us)}, "
                f"L2 {format_us(decision.timings.l2_us)})"]
     if decision.tier != "L1" and decision.top_routes:
-        units = " (linear-head units)" if head_ordered(decision) else " (similarity)"
+        units = " (linear-head units)" if head_ordered(decision) else f" ({decision.scale})"
         mine = next((s.score for s in decision.top_routes if s.route == decision.route), None)
         others = [s.score for s in decision.top_routes if s.route != decision.route]
         if decision.tier in ("L2", "session") and mine is not None and others:
-            numbers.insert(0, f"similarity {mine:.3f} · lead over the next route {mine - max(others):+.3f}")
-        numbers.insert(len(numbers) - 1, f"margin {decision.margin:.3f}{units}")
+            numbers.insert(0, f"{decision.scale} {mine:.3f} · lead over the next route {mine - max(others):+.3f}")
+        lead_shown = decision.tier in ("L2", "session") and decision.scale == "probability"  # the margin is the lead
+        if decision.tier != "context" and not lead_shown:  # a kept follow-up's margin is the earlier turn's
+            numbers.insert(len(numbers) - 1, f"margin {decision.margin:.3f}{units}")
     if decision.tier == "session":
         numbers.insert(0, f"similarity to your correction {decision.score:.3f}")
     lines = [head, " · ".join(numbers)]
@@ -134,7 +139,8 @@ def routing_card(decision: RouteDecision, model: str | None, answered_by: str | 
     if decision.top_routes:  # a table: the bars line up whatever the route names' lengths
         rows = [f"| {s.route}{' ✓' if s.route == decision.route else ''} | `{similarity_bar(s.score)}` | {s.score:.3f} |"
                 for s in by_similarity(decision)]
-        blocks.append("\n".join(["| route | similarity | |", "|:--|:--|--:|", *rows]))
+        alone = " of the message alone" if decision.tier == "context" else ""
+        blocks.append("\n".join([f"| route | {decision.scale}{alone} | |", "|:--|:--|--:|", *rows]))
     if decision.tier == "default":
         blocks.append(f"_{_default_reason(decision)}_")
     elif decision.tier != "L1":  # what ordered the routes, or why L2 overruled a rule

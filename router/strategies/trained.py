@@ -119,7 +119,10 @@ class TrainedRoutingStrategy(Thresholded):
     probabilities by a softmax with `temperature` (fitted on held-out datasets by
     `python -m forensics crossval`); a route is accepted when its probability reaches `threshold`.
     Corrections added at run time count at once: a route gains `added_weight` times how far its
-    nearest correction's similarity exceeds `added_floor`. They also count through the words: once
+    nearest correction's similarity exceeds `added_floor`, and a query at least `added_exact` similar
+    to a correction (the corrected query itself, give or take a word) goes where the closest such
+    correction says (the latest, among equals), `added_weight` ahead of every other route. They also
+    count through the words: once
     corrections stop arriving for `refit_after` seconds, a background thread refits the model with
     them as one more dataset (each weighing `correction_weight` times a corpus row) and swaps it in,
     so a corrected phrasing also moves queries that share its wording but not its topic.
@@ -143,6 +146,7 @@ class TrainedRoutingStrategy(Thresholded):
         diverse_k: int = 3,
         added_weight: float = 4.0,
         added_floor: float = 0.5,
+        added_exact: float = 0.95,
         refit_after: float | None = 2.0,
         correction_weight: float = 1.0,
         utterance_weight: float = 1.0,
@@ -151,7 +155,7 @@ class TrainedRoutingStrategy(Thresholded):
     ) -> None:
         for key, value in (("threshold", threshold), ("margin", margin), ("temperature", temperature), ("c", c),
                            ("balance", balance), ("knn_weight", knn_weight), ("diverse_weight", diverse_weight),
-                           ("added_weight", added_weight), ("added_floor", added_floor),
+                           ("added_weight", added_weight), ("added_floor", added_floor), ("added_exact", added_exact),
                            ("correction_weight", correction_weight), ("utterance_weight", utterance_weight),
                            ("refit_after", refit_after or 0)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -171,7 +175,7 @@ class TrainedRoutingStrategy(Thresholded):
             self.route_thresholds[str(route)] = float(value)
         self.encoder = encoder
         self.threshold, self.margin, self.temperature = float(threshold), float(margin), float(temperature)
-        self.added_weight, self.added_floor = float(added_weight), float(added_floor)
+        self.added_weight, self.added_floor, self.added_exact = float(added_weight), float(added_floor), float(added_exact)
         rows: list[tuple[str, str, str]] = []
         for r in routes:
             rows += [(u, r.name, "utterances") for u in r.utterances]
@@ -275,6 +279,13 @@ class TrainedRoutingStrategy(Thresholded):
         return CorpusModel.fit([t for t, _, _ in rows], [r for _, r, _ in rows], [g for _, _, g in rows], vectors,
                                **params)
 
+    def __copy__(self) -> TrainedRoutingStrategy:
+        """A twin that shares the fitted model and corrections but learns on its own (the Inbox's preview)."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin._write_lock, twin._refit = threading.Lock(), _Refit()
+        return twin
+
     def settle(self, timeout: float | None = None) -> bool:
         """Wait for a pending refit (tests and benchmarks); False if it did not finish within `timeout`."""
         with self._refit.lock:
@@ -294,6 +305,12 @@ class TrainedRoutingStrategy(Thresholded):
                 mine = corrections.rows_of(name)
                 if len(mine):
                     key[i] += self.added_weight * max(0.0, float(sims[mine].max()) - self.added_floor)
+            close = np.flatnonzero(sims >= self.added_exact)
+            if len(close):  # the corrected query itself: its latest, closest correction decides
+                j = max(close, key=lambda k: (sims[k], k))
+                i = self.model.names.index(corrections.routes[j]) if corrections.routes[j] in self.model.names else None
+                if i is not None:
+                    key[i] = max(key[i], float(np.delete(key, i).max(initial=key[i])) + self.added_weight)
         return key
 
     def rank(self, query: str) -> Ranking:
@@ -311,4 +328,5 @@ class TrainedRoutingStrategy(Thresholded):
             margin=round(ranking.margin, 4),
             top_routes=tuple(RouteScore(s.route, round(s.score, 4)) for s in ranking.scores[:3]),
             reason=f"the model trained on the corpus gives '{best.route}' probability {best.score:.2f}",
+            scale="probability",
         )

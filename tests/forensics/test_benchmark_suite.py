@@ -41,6 +41,20 @@ def test_accuracy_keyword_only(data, capsys):
     assert report["per_source"]["a"]["n"] == 2 and l1 >= 2
 
 
+def test_accuracy_macro_averages_over_datasets(tmp_path, capsys):
+    rows = [{**r, "dataset": "one" if i < 4 else "two"} for i, r in enumerate(ROWS)]
+    path = tmp_path / "grouped.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["accuracy", "--data", str(path), "--json", "router=keyword", "router.default_route=knowledge"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    one, two = report["per_dataset"]["one"], report["per_dataset"]["two"]
+    assert (one["n"], two["n"]) == (4, 1)
+    assert report["macro_accuracy"] == round((one["accuracy"] + two["accuracy"]) / 2, 4)
+    assert report["macro_expert_accuracy"] == round((one["expert_accuracy"] + two["expert_accuracy"]) / 2, 4)
+    assert "2 datasets: macro accuracy=" in out
+
+
 @pytest.mark.model
 def test_accuracy_with_exemplars_changes_the_index(data, tmp_path, capsys):
     exemplars = tmp_path / "mine.jsonl"

@@ -70,6 +70,7 @@ def test_broken_config_is_one_clear_paragraph(overrides, message):
 def test_the_linear_head_is_configured_and_can_be_switched_off(fake_encoder):
     from router.strategies.linear_head import LinearHead
 
-    router = build_router(load_config(["router.semantic.head.knn_weight=1.5"]), encoder=fake_encoder)
+    router = build_router(load_config(["router=hybrid", "router.semantic.head.knn_weight=1.5"]), encoder=fake_encoder)
     assert isinstance(router.semantic.head, LinearHead) and router.semantic.head.knn_weight == 1.5
-    assert build_router(load_config(["router.semantic.head=null"]), encoder=fake_encoder).semantic.head is None
+    off = build_router(load_config(["router=hybrid", "router.semantic.head=null"]), encoder=fake_encoder)
+    assert off.semantic.head is None

@@ -132,7 +132,7 @@ def test_removing_the_last_example_is_refused(fake_encoder):
 def test_real_model_learns_a_task_phrasing_from_three_corrections(onnx_encoder):
     from router.config import build_router, load_config
 
-    router = build_router(load_config(), encoder=onnx_encoder)
+    router = build_router(load_config(["router=hybrid"]), encoder=onnx_encoder)
     query = 'Is the following sentence plausible? "The goalkeeper dunked from the three-point line."'
     before = router.route(query)
     corrections = [

@@ -114,6 +114,18 @@ def test_refit_can_be_turned_off(routes, fake_encoder, corpus):
     assert s.settle(timeout=1) and s.model is fresh and s.route("zorblax frobnicate quux").route == "math"
 
 
+def test_the_corrected_query_itself_goes_where_its_latest_correction_says_at_once(routes, fake_encoder, corpus):
+    s = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, refit_after=None)
+    query = "what is the capital city of argentina"  # a clear knowledge question: similarity alone would not move it
+    assert s.route(query).route == "knowledge"
+    s.add_utterances([(query, "math")])
+    assert s.route(query).route == "math" and s.rank(query).best.score > 0.99
+    s.add_utterances([(query, "code")])  # corrected again: the latest correction of the same query wins
+    assert s.route(query).route == "code"
+    assert s.route("reverse a linked list in java").route == "code"  # far from the correction: unchanged
+    assert s.route("who wrote the odyssey").route != "math"
+
+
 def test_the_fit_is_cached_by_what_it_was_fitted_on(routes, fake_encoder, corpus, tmp_path, monkeypatch):
     from router.strategies import trained_model
 

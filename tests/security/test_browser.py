@@ -94,7 +94,7 @@ SCREENS = Path(os.environ["WORKBENCH_SCREENSHOTS"]) if os.environ.get("WORKBENCH
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)")
 def test_an_admin_sees_every_tab_tell_the_truth(workbench, tmp_path):
-    """One screenshot per tab at 1280 x 800: Chat with an L2 card, Compare after a vote, Benchmarks after a
+    """One screenshot per tab at 1280 x 800: Chat with an L2 card and a follow-up, Compare after a vote, Benchmarks after a
     sweep, Data and Inbox; the card's routes follow its scores and the pop-ups carry no Markdown."""
     from playwright.sync_api import sync_playwright
 
@@ -134,6 +134,16 @@ def test_an_admin_sees_every_tab_tell_the_truth(workbench, tmp_path):
                                    timeout=30_000)
             shoot(page, "compare")
 
+            page.get_by_role("tab", name="Chat").click()
+            page.fill("#chat-input textarea", "why?")  # a follow-up: keeps the conversation's route
+            page.click("#send")
+            page.wait_for_function("document.querySelector('#chatbot').innerText.includes('follow-up: kept')",
+                                   timeout=60_000)
+            page.wait_for_function("document.querySelector('#chatbot').innerText.split('tok/s').length > 2",
+                                   timeout=60_000)
+            follow_up = page.inner_text("#chatbot")
+            shoot(page, "chat-follow-up")
+
             page.get_by_role("tab", name="Benchmarks").click()
             page.fill("#bench-grid textarea, #bench-grid input", "router=keyword,hybrid")
             page.click("#bench-run")
@@ -163,9 +173,10 @@ def test_an_admin_sees_every_tab_tell_the_truth(workbench, tmp_path):
             browser.close()
 
     assert "tier L2" in card and scores == sorted(scores, reverse=True), "routes in the order of their scores"
+    assert "tier context" in follow_up and "follow-up: kept 'knowledge' from turn 1" in follow_up
     assert not any("`" in t for t in toasts), "no raw Markdown in pop-ups"
     assert "From the chat" in compare_card
     assert "Delete preference #" in confirm, "a selected row asks before it is deleted"
     assert ticks and all(t.startswith("c") and len(t) <= 3 for t in ticks), "short configuration labels"
-    assert sorted(f.name for f in shots.iterdir()) == ["benchmarks.png", "chat.png", "compare.png", "data.png",
-                                                       "inbox.png"]
+    assert sorted(f.name for f in shots.iterdir()) == ["benchmarks.png", "chat-follow-up.png", "chat.png",
+                                                       "compare.png", "data.png", "inbox.png"]

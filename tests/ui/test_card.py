@@ -59,3 +59,23 @@ def test_two_experts_failures_are_a_list_and_popups_have_no_markdown():
     text = error_markdown(error, {"professor": "llama3.2:3b", "zoomer": "tinyllama"})
     assert text.splitlines()[1:] == ["- professor (llama3.2:3b): not reachable", "- zoomer (tinyllama): model not pulled"]
     assert plain("asking **zoomer** (`tinyllama`)") == "asking zoomer (tinyllama)"
+
+
+def test_the_trained_tier_card_speaks_of_probabilities(fake_encoder):
+    # the trained L2's scores are probabilities: the card must not call them similarities
+    from router.config import build_router, load_config
+
+    router = build_router(load_config(["router=trained", "router.semantic.corpus=null", "router.semantic.cache_dir=null"]),
+                          encoder=fake_encoder)
+    decision = router.route("zorblax frobnicate quux")
+    assert decision.tier == "L2" and decision.scale == "probability"
+    assert decision.to_dict()["scale"] == "probability"
+    card = routing_card(decision, None)
+    assert f"probability {decision.score:.3f} · lead over the next route" in card
+    assert "| route | probability | |" in card and "similarity" not in card and "margin" not in card
+    kept = router.route("why?", [{"role": "user", "content": "zorblax frobnicate quux"}])
+    assert kept.tier == "context" and kept.top_routes and kept.scale == "probability"
+    kept_card = routing_card(kept, None)
+    # the table is the message's own ranking, and the kept decision's margin (the earlier turn's) is not shown
+    assert "| route | probability of the message alone | |" in kept_card
+    assert "margin" not in kept_card.split("context:")[0] and "linear-head" not in kept_card
