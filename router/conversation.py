@@ -83,7 +83,8 @@ PERSONA_EXIT = re.compile(
     r"\bout\s+of\s+character\b|\bOOC\b|\bforget\s+(?:the|your|that|this|all|about\s+the)\s+(?:\w+\s+)?"
     r"(?:role|persona|character|instructions?|game)\b|\bno\s+(?:more|longer)\s+(?:role-?play|pretend)|"
     r"\b(?:new|different|unrelated)\s+(?:topic|subject|question|conversation)\b|\bchange\s+(?:of\s+)?(?:the\s+)?subject\b|"
-    r"\bsomething\s+(?:else|different|unrelated)\b|\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b", re.I)
+    r"\btalk\s+about\s+something\s+else\b|\bsomething\s+(?:completely\s+|totally\s+)?(?:different|unrelated)\b|"
+    r"\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b", re.I)
 _CONNECTIVE = re.compile(r"^\W*(?:and|but|so|also|then|now|ok|okay|instead|plus|or|still|yet|thanks|great|"
                          r"cool|nice)\b", re.I)
 _PRONOUN = re.compile(r"\b(?:it|this|these|those|them|they|its|their|he|she|him|her)\b", re.I)
@@ -259,7 +260,7 @@ class ConversationPolicy:
         text = head_tail(message, 2000, 500)
         context = decision.conversation
         if before is not None and context is not None and context.kind != "new topic" and decision.route == before.route:
-            if PERSONA_EXIT.search(text):
+            if PERSONA_EXIT.search(head_tail(message, _SCAN_CHARS, 100)):  # the window `follow` read it in
                 return dataclasses.replace(before, standing="")
             return before if before.standing else dataclasses.replace(before, standing=self._standing(before.route, text))
         return Thread(decision.route, turn, decision, self._standing(decision.route, text))

@@ -307,10 +307,10 @@ class TrainedRoutingStrategy(Thresholded):
                     key[i] += self.added_weight * max(0.0, float(sims[mine].max()) - self.added_floor)
             close = np.flatnonzero(sims >= self.added_exact)
             if len(close):  # the corrected query itself: its latest, closest correction decides
-                j = max(close, key=lambda k: (sims[k], k))
-                i = self.model.names.index(corrections.routes[j]) if corrections.routes[j] in self.model.names else None
-                if i is not None:
-                    key[i] = max(key[i], float(np.delete(key, i).max(initial=key[i])) + self.added_weight)
+                route = corrections.routes[max(close, key=lambda k: (sims[k], k))]
+                if route in self.model.names:  # a route the model knows (every route with an utterance)
+                    i = self.model.names.index(route)
+                    key[i] = max(key[i], float(np.delete(key, i).max()) + self.added_weight)
         return key
 
     def rank(self, query: str) -> Ranking:
