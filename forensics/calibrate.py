@@ -119,8 +119,6 @@ def write_calibrated_config(path: str | Path, base: str, threshold: float, route
     return path
 
 
-
-
 def _set_by_calibration(override: str) -> bool:
     """Whether the written file decides this override's key (the router and its thresholds).
 

@@ -30,6 +30,7 @@ from router.errors import ConfigError, RouterError
 from router.hybrid import HybridRouter
 from router.patterns import add_word_boundaries
 from router.schema import LabelledQuery
+from router.strategies.trained import TrainedRoutingStrategy
 from router.text import clean_query, head_tail
 
 LATENCY_NOTE = (
@@ -83,7 +84,7 @@ def expand_grid(overrides: Sequence[str]) -> list[list[str]]:
 
 def _strategy(router: HybridRouter) -> str:
     if router.keyword and router.semantic:
-        return "trained" if type(router.semantic).__name__ == "TrainedRoutingStrategy" else "hybrid"
+        return "trained" if isinstance(router.semantic, TrainedRoutingStrategy) else "hybrid"
     return "keyword" if router.keyword else "semantic"
 
 
