@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pickle
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from router.data import load_labelled
 from router.errors import ConfigError
 from router.protocols import Encoder
 from router.schema import Ranking, Route, RouteDecision, RouteScore
+from router.text import head_tail
 from router.strategies.trained_model import CorpusModel, embed_cached, softmax
 from router.strategies.thresholds import Thresholded
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
+CUE_OFF = 10.0  # what a route loses when the query shows none of its cues: probability ~1e-12 at temperature 2.75
 MODEL_FORMAT = 1  # bump when CorpusModel's fields change: cached fits of another format are refitted
 
 
@@ -115,6 +118,9 @@ class TrainedRoutingStrategy(Thresholded):
     and six shape cues (`CorpusModel`), plus `knn_weight` times the mean similarity of its `top_k`
     nearest examples, plus `diverse_weight` times the mean of its best match in each of its
     `diverse_k` closest datasets (so one big templated dataset cannot fill a route's neighbours).
+    A route given `route_cues` (a regular expression) is ranked only for queries that show a cue in
+    their first or last 300 characters: a persona route needs a message that sets up a persona, not
+    one that merely shares its topic ("Which methods did Socrates use?" is not "act as Socrates").
     Each dataset's rows weigh n ** -balance in training, so small datasets count. The scores become
     probabilities by a softmax with `temperature` (fitted on held-out datasets by
     `python -m forensics crossval`); a route is accepted when its probability reaches `threshold`.
@@ -137,6 +143,7 @@ class TrainedRoutingStrategy(Thresholded):
         threshold: float = 0.0,
         margin: float = 0.0,
         route_thresholds: Mapping[str, float] | None = None,
+        route_cues: Mapping[str, str] | None = None,
         temperature: float = 2.75,
         c: float = 0.3,
         balance: float = 0.5,
@@ -173,6 +180,15 @@ class TrainedRoutingStrategy(Thresholded):
                 raise ConfigError(f"router.semantic.route_thresholds names unknown route '{route}'. "
                                   f"Available: {', '.join(self._experts)}")
             self.route_thresholds[str(route)] = float(value)
+        self.route_cues: dict[str, re.Pattern] = {}
+        for route, pattern in (route_cues or {}).items():
+            if route not in self._experts:
+                raise ConfigError(f"router.semantic.route_cues names unknown route '{route}'. "
+                                  f"Available: {', '.join(self._experts)}")
+            try:
+                self.route_cues[str(route)] = re.compile(str(pattern), re.IGNORECASE)
+            except re.error as e:
+                raise ConfigError(f"router.semantic.route_cues.{route} is not a valid regular expression: {e}") from e
         self.encoder = encoder
         self.threshold, self.margin, self.temperature = float(threshold), float(margin), float(temperature)
         self.added_weight, self.added_floor, self.added_exact = float(added_weight), float(added_floor), float(added_exact)
@@ -299,6 +315,12 @@ class TrainedRoutingStrategy(Thresholded):
         corrections = self._corrections  # one snapshot, even if a correction arrives meanwhile
         vector = self.encoder.encode([query])[0]
         key = self.model.score(query, vector)
+        if self.route_cues:
+            window = head_tail(query, 300, 300)
+            for i, name in enumerate(self.model.names):
+                cue = self.route_cues.get(name)
+                if cue is not None and not cue.search(window):
+                    key[i] -= CUE_OFF
         if corrections.texts:
             sims = np.einsum("ij,j->i", corrections.matrix, vector)
             for i, name in enumerate(self.model.names):

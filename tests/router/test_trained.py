@@ -144,3 +144,20 @@ def test_the_fit_is_cached_by_what_it_was_fitted_on(routes, fake_encoder, corpus
     next(tmp_path.glob("trained-*.pkl")).write_bytes(b"not a pickle")  # damaged: refitted and rewritten
     assert np.array_equal(TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, cache_dir=tmp_path)
                           .scores("sort a list in go"), first.scores("sort a list in go"))
+
+
+def test_a_route_with_cues_is_ranked_only_for_queries_that_show_one(routes, fake_encoder, corpus):
+    cued = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_cues={"roleplay": r"\b(pretend|act)\b"})
+    plain = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus)
+    query = "a grumpy wizard chef"  # shares the personas' words, sets no persona up
+    assert plain.rank(query).best.route == "roleplay"
+    ranking = cued.rank(query)
+    assert ranking.best.route != "roleplay" and dict((s.route, s.score) for s in ranking.scores)["roleplay"] < 1e-6
+    assert cued.rank("pretend to be a grumpy wizard chef").best.route == "roleplay"
+    # a correction of the very query still wins: the user said where it goes
+    cued.add_utterances([(query, "roleplay")])
+    assert cued.rank(query).best.route == "roleplay"
+    with pytest.raises(ConfigError, match="unknown route"):
+        TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_cues={"nope": "x"})
+    with pytest.raises(ConfigError, match="regular expression"):
+        TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_cues={"roleplay": "(unclosed"})
