@@ -42,7 +42,16 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
     "what about": r"^\W*(?:what|how)\s+about\b|^\W*what\s+if\b|^\W*and\s+(?:what|how|if|why)\b",
     "do it": r"\b(?:rewrite|rephrase|reword|shorten|lengthen|expand|simplify|translate|revise|rework|modify|alter|"
              r"amend|update|edit|fix|improve|continue|redo|repeat|summari[sz]e|explain|elaborate\s+on|parallelize|"
-             r"optimi[sz]e|refactor|replace|change|convert|turn|test|debug|run|shorten)\s+(?:it|that|them|those|these)\b",
+             r"optimi[sz]e|refactor|replace|change|convert|turn|test|debug|run)\s+(?:it|that|them|those|these)\b|"
+             r"\b(?:check|recheck|double-check|verify|put|format|sort|list|number|organi[sz]e|group|arrange)\s+(?:it|them)\b",
+    "it did not work": r"\b(?:it|that|this)\s+(?:still\s+)?(?:doesn't|does\s+not|didn't|did\s+not|"
+                       r"won't|will\s+not|isn't|is\s+not|wasn't|was\s+not|don't|do\s+not)\s+(?:seem\s+to\s+)?"
+                       r"(?:work|run|compile|help|make\s+sense|add\s+up|correct|right)\b|"
+                       r"\b(?:it|that|this)\s+(?:still\s+)?(?:fails|failed|crashes|crashed|breaks|broke|errors)\b",
+    "not understood": r"\bI\s+(?:still\s+)?(?:don't|do\s+not|didn't|did\s+not|can't|cannot)\s+(?:get|understand|follow|see)\s+"
+                      r"(?:it|that|this|why|how|what\s+you)\b",
+    # a short question whose object is "it" ("who opposed it?"); not "what time is it?"
+    "a question about it": r"^\W*(?:[\w'-]+\s+){1,6}(?<!\bis\s)(?<!\bwas\s)(?<!\bare\s)(?:it|them)\s*\?\s*$",
     "make it": r"\b(?:make|keep)\s+(?:it|that|this|them)\s+(?:\w+er|more|less)\b",
     "you said": r"\byou\s+(?:just\s+)?(?:said|wrote|mentioned|suggested|gave|listed|described|used|made|proposed)\b",
     "how you got it": r"\bhow\s+(?:did|do|would|could)\s+you\s+(?:get|arrive|come\s+up|calculate|compute|derive|figure|"
@@ -84,7 +93,8 @@ PERSONA_EXIT = re.compile(
     r"(?:role|persona|character|instructions?|game)\b|\bno\s+(?:more|longer)\s+(?:role-?play|pretend)|"
     r"\b(?:new|different|unrelated)\s+(?:topic|subject|question|conversation)\b|\bchange\s+(?:of\s+)?(?:the\s+)?subject\b|"
     r"\btalk\s+about\s+something\s+else\b|\bsomething\s+(?:completely\s+|totally\s+)?(?:different|unrelated)\b|"
-    r"\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b", re.I)
+    r"\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b|"
+    r"^\W*(?:(?:ok|okay|alright|all\s+right)\W+)?(?:stop|enough)\s*[.!;]", re.I)
 _CONNECTIVE = re.compile(r"^\W*(?:and|but|so|also|then|now|ok|okay|instead|plus|or|still|yet|thanks|great|"
                          r"cool|nice)\b", re.I)
 _PRONOUN = re.compile(r"\b(?:it|this|these|those|them|they|its|their|he|she|him|her)\b", re.I)

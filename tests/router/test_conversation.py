@@ -190,12 +190,28 @@ def test_leaving_the_persona_routes_the_rest_of_the_message(routes, fake_encoder
     ("can you add comments", "an edit"),
     ("Please include more examples too.", "an edit"),
     ("add type hints", "an edit"),
+    ("that didn't work", "it did not work"),
+    ("it still crashes", "it did not work"),
+    ("I don't get it", "not understood"),
+    ("who opposed it?", "a question about it"),
+    ("can you check it again", "do it"),
+    ("put them in a table", "do it"),
 ])
 def test_generic_follow_ups_point_back(message, cue):
     assert cue in follow_up_cues(message).anaphora
 
 
 @pytest.mark.parametrize("message", ["can you add 17 and 25", "add a column to a pandas dataframe",
-                                     "how did the roman empire fall?", "use python to parse a csv file"])
+                                     "how did the roman empire fall?", "use python to parse a csv file",
+                                     "what time is it?", "show that the square root of 2 is irrational",
+                                     "check that a string is a palindrome in python",
+                                     "my puppy keeps chewing my shoes, what should I do to make him stop it?"])
 def test_requests_with_their_own_object_are_not_edits(message):
     assert not follow_up_cues(message).anaphora
+
+
+def test_a_bare_stop_leaves_the_persona():
+    from router.conversation import PERSONA_EXIT
+
+    assert PERSONA_EXIT.search("ok stop. what is 15% of 80?") and PERSONA_EXIT.search("Enough! Tell me a joke")
+    assert not PERSONA_EXIT.search("stop the car at the next corner") and not PERSONA_EXIT.search("a bus stop. where?")
