@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -139,7 +140,7 @@ class CorpusModel:
         parts = {"bias": bias, "words": weights[:n_words], "chars": weights[n_words:n_words + n_chars],
                  "embedding": weights[n_words + n_chars:-6], "shape": weights[-6:],
                  "word_terms": (self.words.build_analyzer(), self.words.vocabulary_, self.words.idf_),
-                 "char_terms": (self.chars.build_analyzer(), self.chars.vocabulary_, self.chars.idf_)}
+                 "char_columns": _word_columns(self.chars)}
         object.__setattr__(self, "_parts", parts)
 
     def __getstate__(self) -> dict:
@@ -155,8 +156,8 @@ class CorpusModel:
         window, p = _window(text, 300, 300), self._parts
         vector = np.asarray(vector, dtype=np.float32)
         svm = p["bias"] + vector @ p["embedding"] + np.asarray(shape_features(window)) @ p["shape"]
-        for terms, weights in ((p["word_terms"], p["words"]), (p["char_terms"], p["chars"])):
-            svm = svm + _tfidf_dot(window, *terms, weights)
+        svm = svm + _tfidf_dot(window, *p["word_terms"], p["words"])
+        svm = svm + _char_dot(window, p["char_columns"], self.chars.idf_, p["chars"])
         # einsum, not BLAS: a threaded gemv stalls for milliseconds when the cores are busy
         sims = np.einsum("ij,j->i", self.matrix, np.asarray(vector, dtype=np.float32))
         best_per_group = np.maximum.reduceat(sims, self.group_starts)
@@ -175,6 +176,29 @@ def _tfidf_dot(text: str, analyze, vocabulary: dict, idf: np.ndarray, weights: n
     columns = np.fromiter((vocabulary[t] for t in counts), dtype=np.intp, count=len(counts))
     values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[columns]
     return (values / np.linalg.norm(values)) @ weights[columns]
+
+
+def _word_columns(chars: TfidfVectorizer):
+    """word -> the vocabulary columns of its character n-grams, memoized: words recur, and counting
+    a word's n-grams in Python is most of what the character features cost."""
+    analyze, vocabulary = chars.build_analyzer(), chars.vocabulary_
+
+    @functools.lru_cache(maxsize=1 << 16)
+    def columns(word: str) -> tuple[int, ...]:
+        return tuple(vocabulary[g] for g in analyze(word) if g in vocabulary)
+
+    return columns
+
+
+def _char_dot(text: str, columns, idf: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """What the char_wb TfidfVectorizer(sublinear_tf=True).transform([text]) @ weights computes: its
+    n-grams never cross a space, so the text's counts are the sum of its words' (lowercased first)."""
+    found = [c for word in text.lower().split() for c in columns(word)]
+    if not found:
+        return np.zeros(weights.shape[1])
+    cols, counts = np.unique(np.fromiter(found, dtype=np.intp, count=len(found)), return_counts=True)
+    values = (1.0 + np.log(counts)) * idf[cols]
+    return (values / np.linalg.norm(values)) @ weights[cols]
 
 
 def _top_mean(values: np.ndarray, k: int) -> float:

@@ -161,3 +161,17 @@ def test_a_route_with_cues_is_ranked_only_for_queries_that_show_one(routes, fake
         TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_cues={"nope": "x"})
     with pytest.raises(ConfigError, match="regular expression"):
         TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, route_cues={"roleplay": "(unclosed"})
+
+
+def test_character_features_match_scikit_learn():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from router.strategies.trained_model import _char_dot, _word_columns
+
+    texts = ["Sort this ARRAY in python", "write a java class", "İstanbul straße ﬁle", "tabs\tand\nnew  lines"]
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(texts)
+    weights = np.random.default_rng(0).normal(size=(len(chars.vocabulary_), 3))
+    columns = _word_columns(chars)
+    for text in [*texts, "sort  the java array", "", "zzz"]:
+        expected = chars.transform([text]).toarray()[0] @ weights
+        assert np.allclose(_char_dot(text, columns, chars.idf_, weights), expected)
