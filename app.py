@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from forensics.feedback import Flywheel
 from forensics.preference_store import PreferenceStore, StoreError
 from forensics.store_sync import ReplicaSync
-from router.config import build_service, load_config
+from router.config import build_service, load_config, router_choice
 from router.errors import RouterError
 from ui import LOOK, TITLE, build_demo
 from ui.api import build_api
@@ -60,7 +60,8 @@ def build_app(overrides: Sequence[str] = (), environ: Mapping[str, str] | None =
     chat_limiter = RateLimiter(limits.chat_per_minute)  # one budget per user across every mounted Blocks
 
     def demo() -> object:
-        return build_demo(service, flywheel, cfg.app.concurrency, problem, OmegaConf.to_container(cfg.benchmarks),
+        bench = {**OmegaConf.to_container(cfg.benchmarks), "router": router_choice(overrides)}  # what it calibrates
+        return build_demo(service, flywheel, cfg.app.concurrency, problem, bench,
                           accounts, limits, chat_limiter, OmegaConf.to_container(cfg.inbox))
 
     app = build_api(service, accounts, limits, flywheel)

@@ -19,22 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
+from omegaconf import OmegaConf
 
 from forensics import plots, workspace
 from forensics.calibrate import run_calibrate, write_calibrated_config
 from forensics.grid import MAX_ENCODERS, GridError, NeedsConfirmation, parse_grid, redact
 from forensics.encoder_cache import EncoderPool
 from forensics.sweep import best_config, run_sweep
-from router.config import load_config
+from router.config import load_config, router_choice
 from router.errors import RouterError
 from ui.auth import Accounts, caller
 
-DEFAULT_GRID = "router=keyword,semantic,hybrid router.semantic.threshold=0.1,0.15,0.2,0.25,0.3"
+DEFAULT_GRID = "router=keyword,semantic,hybrid,trained router.semantic.threshold=0.1,0.15,0.2,0.25,0.3"
 TABLE_COLUMNS = ["config", "overrides", "strategy", "accuracy", "expert accuracy", "L1", "L2", "default",
                  "p50 µs", "p99 µs", "error"]
 SWEEP_MARKER, CALIBRATION_MARKER = "results.json", "calibration.json"
 CANDIDATE = "candidate"  # a calibration's config is router/candidate.yaml in its folder: no name under conf/router
-BASE = "hybrid"  # the router the tab calibrates
 ACTION = "run benchmarks"
 BUSY = "⚠️ A sweep or calibration is already running; try again when it has finished."
 LATENCY_NOTE = "Latency here is the router's decision time with each query's embedding cached (no model encode)."
@@ -69,6 +69,22 @@ class Bench:
     max_upload_bytes: int = 5_000_000
     calibrated_path: Path = Path("conf/router/calibrated.yaml")
     pool: EncoderPool = field(default_factory=lambda: EncoderPool(max_encoders=MAX_ENCODERS))
+    base: str = "trained"  # the router config the tab calibrates: the one the app runs
+
+
+def calibration_base(choice: str, calibrated_path: str | Path) -> str:
+    """The router config a calibration builds on when the app runs `router=choice`.
+
+    A calibrated config (the one "Apply" writes) is recalibrated on top of the router it was built on,
+    never on top of itself.
+    """
+    path = Path(calibrated_path)
+    if choice != path.stem or not path.exists():
+        return choice
+    for item in OmegaConf.load(path).get("defaults", []):
+        if isinstance(item, str) and item != "_self_":
+            return item
+    raise RouterError(f"{path} names no router to build on (defaults: - NAME).")
 
 
 def scrub(bench: Bench, text: str) -> str:
@@ -167,7 +183,7 @@ def calibrate(bench: Bench, data: str | None) -> tuple:
             return BUSY, None
         folder = workspace.new_run_dir(bench.calibrations_dir)
         try:
-            report = run_calibrate(path, [f"router={BASE}"], out=folder / "router" / f"{CANDIDATE}.yaml",
+            report = run_calibrate(path, [f"router={bench.base}"], out=folder / "router" / f"{CANDIDATE}.yaml",
                                    plots_dir=folder, encoder=bench.pool.get(load_config().encoder),
                                    plotlyjs=workspace.shared_plotlyjs(bench.calibrations_dir))
         except RouterError as e:
@@ -176,7 +192,7 @@ def calibrate(bench: Bench, data: str | None) -> tuple:
         finally:
             workspace.prune_runs(bench.calibrations_dir, bench.keep_runs, CALIBRATION_MARKER, protect=folder)
         record = {k: v for k, v in report.items() if k not in ("config", "curve_html", "load_with")}
-        record.update(base=BASE, data=path.relative_to(bench.data_dir.resolve()).as_posix())
+        record.update(base=bench.base, data=path.relative_to(bench.data_dir.resolve()).as_posix())
         (folder / CALIBRATION_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
     routes = ", ".join(f"{k} {v}" for k, v in report["route_thresholds"].items()) or "none"
     measured = report.get("accuracy_measured")
@@ -231,17 +247,19 @@ def build_benchmarks(
     accounts: Accounts, routes: Sequence[str], data: str | None = None, data_dir: str = "data/benchmarks",
     out_dir: str = "outputs/sweeps", calibrations_dir: str = "outputs/calibrations", max_configs: int = 24,
     hard_max_configs: int = 200, keep_runs: int = 20, max_upload_bytes: int = 5_000_000,
-    calibrated_path: str = "conf/router/calibrated.yaml", pool: EncoderPool | None = None,
+    calibrated_path: str = "conf/router/calibrated.yaml", pool: EncoderPool | None = None, router: str | None = None,
 ) -> dict:
     """Lay out the Benchmarks tab inside the current Blocks context; returns its handlers and listing event.
 
     `data` is the file offered first (it must lie inside `data_dir`); `pool` builds the encoders
-    (tests pass one with a fake encoder). The returned "fn"/"inputs"/"outputs" fill the dropdowns:
+    (tests pass one with a fake encoder); `router` is the router config the app runs, which
+    calibration fits (None: conf/config.yaml's default). The returned "fn"/"inputs"/"outputs" fill the dropdowns:
     wire them to the tab's select event.
     """
     bench = Bench(Path(data_dir), Path(out_dir), Path(calibrations_dir), tuple(routes), max_configs,
                   hard_max_configs, keep_runs, max_upload_bytes, Path(calibrated_path),
-                  pool or EncoderPool(max_encoders=MAX_ENCODERS))
+                  pool or EncoderPool(max_encoders=MAX_ENCODERS),
+                  calibration_base(router or router_choice(), calibrated_path))
     first = workspace.relative_name(data_dir, data) if data else None
     if data and first is None:
         log.warning("benchmarks.data lies outside benchmarks.data_dir, so the Benchmarks tab does not offer it.")

@@ -34,7 +34,7 @@ def request(username=None):
 ADMIN, LABELER, VISITOR = request("alice"), request("bob"), request()
 
 
-def build(tmp_path: Path) -> SimpleNamespace:
+def build(tmp_path: Path, router: str | None = None) -> SimpleNamespace:
     """The tab's handlers over folders in tmp_path, with the fake encoder; `.dirs` names the folders."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -47,7 +47,7 @@ def build(tmp_path: Path) -> SimpleNamespace:
         handlers = benchmarks.build_benchmarks(
             accounts, ROUTES, data=str(data_dir / "labelled.jsonl"), data_dir=str(data_dir), out_dir=str(dirs.out),
             calibrations_dir=str(dirs.cal), max_configs=2, hard_max_configs=200, keep_runs=2, max_upload_bytes=2000,
-            calibrated_path=str(dirs.applied), pool=EncoderPool(factory=lambda cfg: FakeEncoder()))
+            calibrated_path=str(dirs.applied), pool=EncoderPool(factory=lambda cfg: FakeEncoder()), router=router)
     return SimpleNamespace(**handlers, dirs=dirs, demo=demo)
 
 
@@ -189,8 +189,8 @@ def tree(root: Path) -> list:
     return sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*"))
 
 
-def test_calibrate_writes_under_calibrations_only_and_apply_needs_an_admin(tab, monkeypatch):
-    monkeypatch.setattr(benchmarks, "BASE", "semantic")  # as the default hybrid, less the slow L1 compile
+def test_calibrate_writes_under_calibrations_only_and_apply_needs_an_admin(tmp_path):
+    tab = build(tmp_path, router="semantic")  # the app's router is what the tab calibrates
     before = tree(CONFIG_DIR)
     assert tab.apply(ADMIN).startswith("⚠️ There is no calibration")
     text, curve = tab.calibrate("labelled.jsonl", ADMIN)
@@ -205,4 +205,16 @@ def test_calibrate_writes_under_calibrations_only_and_apply_needs_an_admin(tab, 
     assert "Applied calibration" in message and "router=calibrated" in message
     cfg = load_config(["router=calibrated", f"hydra.searchpath=[file://{tab.dirs.applied.parent.parent}]"])
     recorded = json.loads((run / "calibration.json").read_text())
+    assert recorded["base"] == "semantic" and "- semantic" in (run / "router" / "candidate.yaml").read_text()
     assert cfg.router.semantic.threshold == recorded["threshold"] and tree(CONFIG_DIR) == before
+
+
+def test_the_tab_calibrates_the_router_the_app_runs(tmp_path):
+    from ui.benchmarks import calibration_base
+
+    applied = tmp_path / "router" / "calibrated.yaml"
+    assert calibration_base("trained", applied) == "trained" and calibration_base("calibrated", applied) == "calibrated"
+    applied.parent.mkdir()
+    applied.write_text("defaults:\n  - trained\n  - _self_\nsemantic:\n  threshold: 0.2\n")
+    assert calibration_base("calibrated", applied) == "trained"  # never on top of itself
+    assert calibration_base("hybrid", applied) == "hybrid"
