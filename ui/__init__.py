@@ -43,9 +43,10 @@ def build_demo(
 
     `flywheel` stores preferences, corrections and routing events (None: nothing is stored, and
     `store_problem` says why); `concurrency` is how many answers may stream at once, all sessions together;
-    `benchmarks` holds the Benchmarks tab's settings (`router`: the router config the app runs); `accounts` says who may do what (None: one local
-    admin); `chat_limiter` is shared by every Blocks the app mounts, so a second mount is no way around it;
-    `inbox` holds the Inbox tab's settings (`reference`: the labelled file previews run on, or None).
+    `benchmarks` holds the Benchmarks tab's settings (`router`: the router config the app runs); `accounts`
+    says who may do what (None: one local admin); `chat_limiter` is shared by every Blocks the app mounts,
+    so a second mount is no way around it; `inbox` holds the Inbox tab's settings (`reference`: the
+    labelled file previews run on, or None).
     """
     inbox = {"reference": None, "limit": 50, **(inbox or {})}
     accounts = accounts or Accounts()
