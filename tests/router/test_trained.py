@@ -175,3 +175,21 @@ def test_character_features_match_scikit_learn():
     for text in [*texts, "sort  the java array", "", "zzz"]:
         expected = chars.transform([text]).toarray()[0] @ weights
         assert np.allclose(_char_dot(text, columns, chars.idf_, weights), expected)
+
+
+@pytest.mark.parametrize(("message", "persona"), [
+    ("I want you to act as a travel guide", True), ("Imagine you are a medieval knight", True),
+    ("From now on respond as Yoda", True), ("Be my therapist for a while", True),
+    ("Pretend to be a pirate and tell me about your ship", True), ("As Sherlock Holmes, explain the clue", True),
+    ("Which methods did Socrates employ to challenge the prevailing thoughts of his time?", False),
+    ("Write a short story about a dragon", False), ("what is 17 times 23", False),
+])
+def test_the_shipped_roleplay_cue(message, persona):
+    import re
+
+    from omegaconf import OmegaConf
+
+    from router.config import CONFIG_DIR
+
+    cue = re.compile(OmegaConf.load(CONFIG_DIR / "router" / "trained.yaml").semantic.route_cues.roleplay, re.I)
+    assert bool(cue.search(message)) == persona
