@@ -49,6 +49,21 @@ def router_choice(overrides: Sequence[str] = ()) -> str:
     raise ConfigError("conf/config.yaml names no default router (defaults: - router: NAME).")
 
 
+def calibration_base(choice: str, calibrated_path: str | Path) -> str:
+    """The router config a calibration builds on when the app runs `router=choice`.
+
+    A calibrated config (the one "Apply" writes) is recalibrated on top of the router it was built on,
+    never on top of itself.
+    """
+    path = Path(calibrated_path)
+    if choice != path.stem or not path.exists():
+        return choice
+    for item in OmegaConf.load(path).get("defaults", []):
+        if isinstance(item, str) and item != "_self_":
+            return item
+    raise ConfigError(f"{path} names no router to build on (defaults: - NAME).")
+
+
 def _one_paragraph(error: BaseException, overrides: Sequence[str]) -> str:
     """Hydra's message chain (outermost first, repeats dropped) on one line, plus a hint."""
     parts: list[str] = []

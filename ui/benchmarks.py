@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
-from omegaconf import OmegaConf
 
 from forensics import plots, workspace
 from forensics.calibrate import run_calibrate, write_calibrated_config
 from forensics.grid import MAX_ENCODERS, GridError, NeedsConfirmation, parse_grid, redact
 from forensics.encoder_cache import EncoderPool
 from forensics.sweep import best_config, run_sweep
-from router.config import load_config, router_choice
+from router.config import calibration_base, load_config, router_choice
 from router.errors import RouterError
 from ui.auth import Accounts, caller
 
@@ -70,21 +69,6 @@ class Bench:
     calibrated_path: Path = Path("conf/router/calibrated.yaml")
     pool: EncoderPool = field(default_factory=lambda: EncoderPool(max_encoders=MAX_ENCODERS))
     base: str = "trained"  # the router config the tab calibrates: the one the app runs
-
-
-def calibration_base(choice: str, calibrated_path: str | Path) -> str:
-    """The router config a calibration builds on when the app runs `router=choice`.
-
-    A calibrated config (the one "Apply" writes) is recalibrated on top of the router it was built on,
-    never on top of itself.
-    """
-    path = Path(calibrated_path)
-    if choice != path.stem or not path.exists():
-        return choice
-    for item in OmegaConf.load(path).get("defaults", []):
-        if isinstance(item, str) and item != "_self_":
-            return item
-    raise RouterError(f"{path} names no router to build on (defaults: - NAME).")
 
 
 def scrub(bench: Bench, text: str) -> str:

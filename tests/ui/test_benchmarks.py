@@ -210,7 +210,7 @@ def test_calibrate_writes_under_calibrations_only_and_apply_needs_an_admin(tmp_p
 
 
 def test_the_tab_calibrates_the_router_the_app_runs(tmp_path):
-    from ui.benchmarks import calibration_base
+    from router.config import calibration_base
 
     applied = tmp_path / "router" / "calibrated.yaml"
     assert calibration_base("trained", applied) == "trained" and calibration_base("calibrated", applied) == "calibrated"
