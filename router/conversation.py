@@ -10,9 +10,16 @@ is confident alone and points at nothing starts a new topic and routes as if it 
 conversation never sticks to a route it has left. Long messages that carry their own material ("explain
 this: <code>") are judged alone whenever they are confident.
 
-A persona set up for the rest of the conversation ("act as a translator; I will provide sentences",
-"from now on you are...") stands: later messages are the persona's input and keep its route, however
-they look alone, until one leaves it ("stop pretending", "out of character", "new topic").
+A message with nothing of its own ("where?", "eli5") follows; one that opens by announcing a new
+topic ("unrelated, but...", "different question:", "btw", "otra cosa") routes alone. Small talk in the
+middle of a task ("lol are you gpt4?", "love it") is answered alone and leaves the task open, so the
+message after it can still follow up on the task.
+
+A persona set up ("act as a travel guide", "you are my Spanish tutor") stands: later messages are the
+persona's input and keep its route, however they look alone ("I'm in Lisbon", "ls -la"), until one
+leaves it ("stop pretending", "out of character", "let's stop the interview") or, unless it was set up
+for the rest of the conversation ("from now on", "I will provide..."), a rule sends a request elsewhere
+("write a python function to...").
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
     "your answer": rf"\byour\s+(?:own\s+)?{_NOUN}\b",
     "the above": rf"\b(?:the|that|this)\s+above\b|\babove\s+{_NOUN}\b",
     "the same task": r"\bsame\s+(?:task|question|problem|thing|way|strategy|format|exercise)\b|"
-                     r"\b(?:do|repeat|try)\s+(?:it|that|this)\s+again\b",
+                     r"\b(?:do|repeat|try)\s+(?:it|that|this)\s+again\b|^\W*(?:again|once\s+more)\b|\b(?:do|try|same)\s+(?:the\s+same\s+)?(?:for|with)\s+"
+                     r"(?:this|these|the\s+following)\b|\bdo\s+the\s+same\b",
     "what about": r"^\W*(?:what|how)\s+about\b|^\W*what\s+if\b|^\W*and\s+(?:what|how|if|why)\b",
     "do it": r"\b(?:rewrite|rephrase|reword|shorten|lengthen|expand|simplify|translate|revise|rework|modify|alter|"
              r"amend|update|edit|fix|improve|continue|redo|repeat|summari[sz]e|explain|elaborate\s+on|parallelize|"
@@ -52,8 +60,32 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
                       r"(?:it|that|this|why|how|what\s+you)\b",
     # a short question whose object is "it" ("who opposed it?"); not "what time is it?"
     "a question about it": r"^\W*(?:[\w'-]+\s+){1,6}(?<!\bis\s)(?<!\bwas\s)(?<!\bare\s)(?:it|them)\s*\?\s*$",
+    "doubt": r"^\W*(?:(?:hmm+|wait|but|so|um+|uh+)\W+)*(?:are\s+(?:you|u)\s+sure|is\s+(?:that|this)\s+(?:right|correct|true)|"
+             r"that(?:'s|\s+is)\s+(?:wrong|not\s+right|incorrect)|(?:that|this)\s+can't\s+be\s+right)\b",
+    "an adjustment": r"^\W*(?:(?:a\s+(?:bit|little|lot)|much|way|even)\s+)?(?:shorter|longer|simpler|funnier|punchier|shorter\s+still|"
+                     r"more\s+(?:formal|casual|concise|detailed|polite|professional)|less\s+(?:formal|wordy|technical))"
+                     r"\s*(?:[.!,;]|pls\b|please\b|$)",
+    "continues with a connective": r"^\W*(?:and|or|but|also|plus)\s+(?:[\w'-]+[^\w'-]*){0,4}$",
+    # a short question about a person or thing named before ("how long was she in england"), not a request about them
+    "a question about someone named before": r"^\W*(?:(?:and|but|so)\s+)?(?:who|what|when|where|why|how|which|whose|is|was|are|"
+                                             r"were|did|does|do|has|have|can|could|will|would)\b(?:\s+[\w'-]+){0,3}?\s+"
+                                             r"(?:he|she|they|him|her|them|his|their)\b(?:[^\w'-]*[\w'-]+){0,5}[^\w'-]*$",
+    "a question on it": r"^\W*(?:(?:and|but|so|ok|okay)\W+)?(?:does|did|will|would|can|could|should|has)\s+(?:it|that|this)\s+"
+                        r"(?!rain|snow|matter)\w+",  # not "is it...": "is it safe to...?" asks about the world
+    "a correction": r"^\W*(?:(?:no|nope|nah|sorry|wait|hmm+)\W+)*(?:I|i)\s+(?:meant|was\s+asking|asked\s+(?:for|about))\b|"
+                    r"\bnot\s+what\s+(?:I|i)\s+(?:asked|meant|wanted|said)\b",
+    # the commonest follow-ups in Spanish, German and French (the encoder and the rules read English)
+    "a follow-up in another language": r"\b(?:no\s+entiendo|me\s+lo\s+puedes|puedes\s+explicar|explícamelo|explícame\s+(?:eso|esto)|"
+                                       r"más\s+corto|más\s+largo|otra\s+vez|de\s+nuevo|añade|agrega|hazlo|cámbialo|"
+                                       r"verstehe\s+(?:ich\s+)?(?:das\s+)?nicht|erklär\w*\s+(?:es|das)|kürzer|länger|nochmal|"
+                                       r"noch\s+einmal|füg\w*\s+[\w\s]{1,40}?hinzu|je\s+ne\s+comprends\s+pas|réexpliquer|"
+                                       r"explique(?:-le|-la|-moi\s+(?:ça|cela))|plus\s+court|plus\s+long|encore\s+une\s+fois|"
+                                       r"ajoute|refais)\b",
     "make it": r"\b(?:make|keep)\s+(?:it|that|this|them)\s+(?:\w+er|more|less)\b",
-    "you said": r"\byou\s+(?:just\s+)?(?:said|wrote|mentioned|suggested|gave|listed|described|used|made|proposed)\b",
+    "you said": r"\byou\s+(?:just\s+)?(?:said|wrote|mentioned|suggested|gave|listed|described|used|made|proposed|"
+                r"left\s+out|forgot|missed|skipped|omitted|ignored|dropped|misread|misunderstood)\b",
+    "what the text says": r"\b(?:does|did)\s+(?:it|the\s+(?:text|article|passage|email|contract|story|document|"
+                          r"paragraph|report|recipe|letter|notes?))\s+(?:say|mention|state|tell|list|specify|include)\b",
     "how you got it": r"\bhow\s+(?:did|do|would|could)\s+you\s+(?:get|arrive|come\s+up|calculate|compute|derive|figure|"
                       r"know|find|decide|choose|pick|solve)\b",
     "an edit": r"^\W*(?:(?:can|could|would)\s+you\s+|please\s+|now\s+|also\s+|ok\s+|okay\s+|and\s+)*(?:add|include|remove|"
@@ -61,14 +93,16 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
                r"tests?|tests?|error\s+handling|logging|examples?|emojis?|headings?|headers?|bullet\s+points?|bullets|"
                r"a\s+title|citations?|sources|references|details?|a\s+conclusion|an\s+intro(?:duction)?|a\s+summary|"
                r"numbers|units|steps)(?:\s+(?:to\s+it|please|too|as\s+well))?\W*$",
-    "one more": r"\b(?:another|one\s+more)\s+(?:one|example|option|idea|version|way)\b|\bgive\s+me\s+(?:another|more)\b",
+    "one more": r"\b(?:another|one\s+more)\s+(?:one|example|option|idea|version|way)\b|\bgive\s+me\s+(?:another|more)\b|"
+                r"\b(?:\d+|two|three|four|five|a\s+few|some|more|other|different)\s+(?:more\s+)?(?:variations?|versions?|"
+                r"alternatives?|variants?|takes|rewrites)\b",
     "asks for more": r"\b(?:more|further)\s+(?:detail|details|information|context|depth|examples?)\b|"
                      r"\b(?:what|anything|something)\s+else\b|\b(?:give|show|provide)\s+(?:me\s+|us\s+)?"
                      r"(?:an?\s+|some\s+|more\s+)?(?:concrete\s+)?examples?\W*$",
     "what it meant": r"\bwhat\s+(?:do|did)\s+you\s+mean\b|\b(?:by|with|of)\s+(?:that|this|it)\W*$",
     "a bare follow-up": r"^\W*(?:why|how\s+so|really|are\s+you\s+sure|go\s+on|continue|more|again|elaborate|"
                         r"explain(?:\s+(?:more|further|why))?|tell\s+me\s+more|say\s+more|keep\s+going|shorter|"
-                        r"longer|simpler|examples?|and|or|and\s+then|then\s+what)\W*$",
+                        r"longer|simpler|examples?|and|or|and\s+then|then\s+what|sources?|citations?|proof|eli5)\W*$",
     "a numbered item": r"\b(?:the|your)\s+(?:first|second|third|fourth|fifth|last|\d+(?:st|nd|rd|th))\s+"
                        r"(?:example|one|point|option|item|case|step|idea|paragraph|sentence|answer|suggestion)s?\b",
 }.items()}
@@ -93,13 +127,43 @@ PERSONA_EXIT = re.compile(
     r"(?:role|persona|character|instructions?|game)\b|\bno\s+(?:more|longer)\s+(?:role-?play|pretend)|"
     r"\b(?:new|different|unrelated)\s+(?:topic|subject|question|conversation)\b|\bchange\s+(?:of\s+)?(?:the\s+)?subject\b|"
     r"\btalk\s+about\s+something\s+else\b|\bsomething\s+(?:completely\s+|totally\s+)?(?:different|unrelated)\b|"
-    r"\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b|"
+    r"\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b|\bnot\s+in\s+(?:character|role)\b|"
+    r"\b(?:paus(?:e|ing)|step(?:ping)?\s+out\s+of|leav(?:e|ing)|break(?:ing)?|exit(?:ing)?|quit(?:ting)?|get(?:ting)?\s+out\s+of)"
+    r"\s+(?:the|this|our|your)\s+(?:game|role|character|persona|act|role-?play|scene|story|adventure|interview|simulation)\b|\b(?:let's|lets|let\s+us)\s+(?:stop|end|pause)\b|"
+    r"\b(?:stop|end|pause)\s+(?:the|this|our)\s+(?:interview|game|scene|lesson|session|simulation|exercise|practice|quiz|"
+    r"story|adventure|conversation|chat)\b|"
     r"^\W*(?:(?:ok|okay|alright|all\s+right)\W+)?(?:stop|enough)\s*[.!;]", re.I)
+# Words at the start of a message that announce a new topic in any conversation ("unrelated, but...",
+# "different question:", "btw", "nvm"): the rest of the message is routed alone unless it points back.
+NEW_TOPIC = re.compile(
+    r"\bunrelated\b|\boff[-\s]topic\b|\bon\s+(?:a|an)?\s*(?:different|unrelated|separate|other|another)\s+(?:note|topic|subject)\b|"
+    r"\bon\s+another\s+note\b|\bswitching\s+(?:gears|topics?)\b|\bchang(?:e|ing)\s+(?:of\s+)?(?:the\s+)?(?:subject|topic)\b|"
+    r"\b(?:new|different|unrelated|separate|random|totally\s+different)\s+(?:topic|subject|question|q|thing|puzzle|task|request)\b|"
+    r"\botra\s+(?:cosa|pregunta)\b|\bpor\s+cierto\b|\bcambiando\s+de\s+tema\b|\bandere\s+(?:frage|sache)\b|\bübrigens\b|"
+    r"\bautre\s+(?:chose|question)\b|\bau\s+fait\b|\bchangement\s+de\s+sujet\b|\bquick\s+(?:q|question)\b|\b(?:real|serious|actual)\s+(?:q|question)\b|\bbtw\b|\bby\s+the\s+way\b|\bnvm\b|\bnever\s*mind\b|\btalk\s+about\s+something\s+else\b",
+    re.I)
+_OPENING_CHARS = 60  # a topic-switch cue counts only among the first words of a message
+# A bare acknowledgement ("love it", "thanks!", "nice"): answered on its own, it leaves the conversation's
+# task where it was, so the next message can still follow up on it.
+ACK = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|cool|nice|great|perfect|awesome|amazing|wonderful|excellent|lovely|good|wow|lol|haha+|"
+    r"thanks|thank\s+(?:you|u)|thx|ty|cheers|got\s+it|i\s+see|makes\s+sense|love\s+(?:it|this|that)|"
+    r"(?:muchas\s+)?gracias|vale|genial|perfecto|jaja+|(?:vielen\s+)?dank(?:e)?|perfekt|super|toll|merci(?:\s+beaucoup)?|parfait|"
+    r"génial|d'accord|top|"
+    r"(?:that's|thats|that\s+is|this\s+is)\s+(?:great|perfect|nice|awesome|good|amazing|helpful|cool)|"
+    r"(?:so\s+|very\s+|really\s+)?(?:helpful|good|nice|cool))(?:\s+(?:so\s+much|a\s+lot|again|man|dude))?\W*){1,3}$",
+    re.I)
+# A message shaped as a request to an assistant ("can you...", "what is...", "write..."), not a line of dialogue.
+_REQUEST = re.compile(
+    r"^\W*(?:(?:ok(?:ay)?|now|so|hey|please|pls|and|but|alright)\W+)*(?:(?:can|could|would|will)\s+(?:you|u)\b|"
+    r"(?:what|what's|whats|how|why|when|where|who|which|is|are|does|do|write|create|make|give|solve|calculate|"
+    r"compute|fix|debug|explain|summari[sz]e|translate|list|generate|implement|find|convert|tell|show|help)\b)", re.I)
 _CONNECTIVE = re.compile(r"^\W*(?:and|but|so|also|then|now|ok|okay|instead|plus|or|still|yet|thanks|great|"
                          r"cool|nice)\b", re.I)
 _PRONOUN = re.compile(r"\b(?:it|this|these|those|them|they|its|their|he|she|him|her)\b", re.I)
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+_NAME = re.compile(r"(?<=[^.!?\s:;\n] )[A-Z][a-z][A-Za-z'-]{2,}")
 _POINTER = r"\b(?:the|this|that|these|those|each|both|such)\s+(?:[A-Za-z-]+\s+){0,2}?"
 # Words too common, or too generic as instructions, to tie a message to a conversation.
 STOP_WORDS = frozenset("""
@@ -155,6 +219,7 @@ class FollowUpCues:
     shared: tuple[str, ...] = ()
     weak: tuple[str, ...] = ()
     words: int = 0
+    own: int = 0  # content words of the message: none makes a fragment that needs its conversation ("where?")
 
 
 def follow_up_cues(message: str, earlier: Sequence[str] = ()) -> FollowUpCues:
@@ -169,14 +234,18 @@ def follow_up_cues(message: str, earlier: Sequence[str] = ()) -> FollowUpCues:
     words = len(message.split())
     anaphora = tuple(name for name, pattern in ANAPHORA.items() if pattern.search(text))
     before: dict[str, str] = {}
+    names: set[str] = set()  # stems of words the earlier turns capitalized mid-sentence: names
     for turn in earlier:
-        before.update(content_words(head_tail(turn, 2000, 500)))
+        window = head_tail(turn, 2000, 500)
+        before.update(content_words(window))
+        names.update(_stem(w) for w in _NAME.findall(window))
     mine = content_words(text)
     shared = tuple(mine[s] for s in mine if s in before)
     referenced = []
     for word in shared:
         pointed = re.search(_POINTER + re.escape(word) + r"\b", text, re.I)
-        named = word[:1].isupper() and re.search(r"[^.!?\s]\s+" + re.escape(word) + r"\b", text)  # a shared name
+        named = _stem(word) in names or (  # a name from earlier, however the message spells it
+            word[:1].isupper() and re.search(r"[^.!?\s]\s+" + re.escape(word) + r"\b", text))
         if pointed or named:
             referenced.append(word)
     weak = []
@@ -184,7 +253,7 @@ def follow_up_cues(message: str, earlier: Sequence[str] = ()) -> FollowUpCues:
         weak.append("opens with a connective")
     if words <= 12 and _PRONOUN.search(text):
         weak.append("a short message leaning on a pronoun")
-    return FollowUpCues(anaphora, tuple(referenced), shared, tuple(weak), words)
+    return FollowUpCues(anaphora, tuple(referenced), shared, tuple(weak), words, len(mine))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +263,14 @@ class Thread:
     route: str
     turn: int
     decision: RouteDecision
-    standing: str = ""  # the words by which the turn set up a persona for the rest of the conversation
+    standing: str = ""  # the words by which the turn set up a persona that later messages talk to
+    # True when those words ask for it explicitly ("from now on", "I will provide"): then only leaving it
+    # ends it. A persona set up without them ("act as a travel guide") also gives way to a clear request
+    # for another route ("write a python function to...").
+    explicit: bool = False
+    # The conversation's task when this thread is a small-talk aside ("are you gpt4?" in the middle of a
+    # coding task): a later message that does not continue the aside is judged against the task.
+    task: Thread | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +285,14 @@ class ConversationPolicy:
     # Routes whose conversations set up a persona ("act as a Linux terminal"): a later message that is
     # not confident alone, or is addressed to the assistant ("you"), still talks to the persona.
     persona_routes: tuple[str, ...] = ()
+    # Routes whose requests a persona takes as its own input (small talk: "tell me a joke" to a pirate).
+    persona_absorbs: tuple[str, ...] = ()
+    # Routes of small talk: a new topic there is an aside that leaves the conversation's task open, so "fix
+    # it" after "lol are you gpt4?" still follows the code.
+    asides: tuple[str, ...] = ()
+    # A message this unsure alone (margin below it) follows up on weak cues even where its own top routes
+    # leave out the conversation's route: its ranking says little. 0 turns this off.
+    unsure_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
@@ -224,14 +308,20 @@ class ConversationPolicy:
         unknown = sorted(set(values) - set(allowed))
         if unknown:
             raise ConfigError(f"Unknown key(s) {unknown} under router.conversation. Allowed: {', '.join(allowed)}")
-        if "persona_routes" in values:
-            values["persona_routes"] = tuple(values["persona_routes"] or ())
+        for key in ("persona_routes", "persona_absorbs", "asides"):
+            if key in values:
+                values[key] = tuple(values[key] or ())
         return cls(**values)
 
     def follow(self, message: str, alone: RouteDecision, thread: Thread, earlier: Sequence[str],
                route_text: Callable[[str], RouteDecision]) -> RouteDecision:
         """The decision for `message` after the user turns `earlier`, given what it would get alone."""
         turn = len(earlier) + 1
+        if thread.task is not None:
+            task_turns = earlier[:thread.turn - 1]
+            continues_aside = alone.route == thread.route and not follow_up_cues(message, task_turns[-2:]).shared
+            if not continues_aside:  # "another one" after a joke stays with the joke; the rest goes to the task
+                return self.follow(message, alone, thread.task, earlier, route_text)
         scanned = head_tail(message, _SCAN_CHARS, 100)
         left = PERSONA_EXIT.search(scanned) if thread.route in self.persona_routes else None
         if left and alone.route == thread.route:
@@ -241,13 +331,27 @@ class ConversationPolicy:
             if len(_WORD.findall(rest)) >= 2:
                 alone = dataclasses.replace(route_text(rest), reason=f"leaves the persona ('{left.group(0)}'); the "
                                             f"rest of the message routed alone")
+        switch = NEW_TOPIC.search(scanned[:_OPENING_CHARS])
+        if switch and len(scanned[:switch.start()].split()) > 4:
+            switch = None  # "the crash seems unrelated to my change" is about the crash: a cue opens a message
+        if switch and any(p.search(scanned[switch.end():]) for p in ANAPHORA.values()):
+            switch = None  # "btw, can you make it shorter?" still points back
+        if switch and alone.route == thread.route:
+            rest = scanned[switch.end():]
+            if len(_WORD.findall(rest)) >= 2:
+                alone = dataclasses.replace(route_text(rest), reason=f"announces a new topic ('{switch.group(0)}'); the "
+                                            f"rest of the message routed alone")
         if alone.route == thread.route:
             return _noted(alone, ConversationContext("same topic", turn, thread.route, thread.turn, alone.route),
                           f"same topic: '{alone.route}' as turn {thread.turn}")
+        if switch:
+            return _noted(alone, ConversationContext("new topic", turn, thread.route, thread.turn, alone.route,
+                                                     (f"announces a new topic ('{switch.group(0)}')",)),
+                          f"new topic (was '{thread.route}')")
         cues = follow_up_cues(message, earlier[-2:])
         confident = alone.tier == "L1" or (alone.tier == "L2" and alone.margin >= self.confident_margin)
         names = (*cues.anaphora, *(f"refers to '{w}'" for w in cues.referenced), *cues.weak)
-        if thread.standing and not left:
+        if thread.standing and not left and not (not thread.explicit and self._asks_elsewhere(message, alone)):
             why = f"the persona set up at turn {thread.turn} stands: '{thread.standing}'"
             names = ("a standing persona", *names)
         else:
@@ -271,28 +375,62 @@ class ConversationPolicy:
         context = decision.conversation
         if before is not None and context is not None and context.kind != "new topic" and decision.route == before.route:
             if PERSONA_EXIT.search(head_tail(message, _SCAN_CHARS, 100)):  # the window `follow` read it in
-                return dataclasses.replace(before, standing="")
-            return before if before.standing else dataclasses.replace(before, standing=self._standing(before.route, text))
-        return Thread(decision.route, turn, decision, self._standing(decision.route, text))
+                return dataclasses.replace(before, standing="", explicit=False)
+            if before.explicit:
+                return before
+            standing, explicit = self._standing(before.route, text, decision)
+            return dataclasses.replace(before, standing=standing, explicit=explicit) if explicit else before
+        if before is not None and context is not None and ACK.search(head_tail(message, _SCAN_CHARS, 100)):
+            return before  # "love it": answered alone, and the conversation's task is still open
+        if before is not None and before.task is not None and context is not None and context.kind != "new topic" \
+                and decision.route == before.task.route:
+            return before.task  # back from the aside to the task
+        if before is not None and context is not None and context.kind == "new topic" and decision.route in self.asides:
+            return Thread(decision.route, turn, decision, task=before.task or before)
+        standing, explicit = self._standing(decision.route, text, decision)
+        return Thread(decision.route, turn, decision, standing, explicit)
 
-    def _standing(self, route: str, text: str) -> str:
-        """The words by which `text` keeps a persona of `route` for the rest of the conversation, or ''."""
-        found = STANDING.search(text) if route in self.persona_routes else None
-        return " ".join(found.group(0).split()) if found else ""
+    def _standing(self, route: str, text: str, decision: RouteDecision) -> tuple[str, bool]:
+        """The words by which `text` sets up a persona of `route` that later messages talk to, or '', and
+        whether they ask for it to stand for the rest of the conversation."""
+        if route not in self.persona_routes:
+            return "", False
+        if found := STANDING.search(text):
+            return " ".join(found.group(0).split()), True
+        if decision.tier == "L1" and decision.rule is not None:
+            return " ".join(decision.rule.text.split()), False
+        if decision.tier in ("L2", "context") and decision.margin >= self.confident_margin:
+            return " ".join(text.split()[:6]), False
+        return "", False
+
+    def _asks_elsewhere(self, message: str, alone: RouteDecision) -> bool:
+        """Whether `message` is a clear request for another route: a rule decides it, and it reads as a request
+        or is long enough to carry a task of its own."""
+        if alone.tier != "L1" or alone.route in self.persona_absorbs:
+            return False
+        # a long message that a rule decides carries its own task (a traceback, a paragraph to condense)
+        return len(message.split()) > self.long_words or _REQUEST.search(head_tail(message, _SCAN_CHARS, 0)) is not None
 
     def _why_follow_up(self, message: str, alone: RouteDecision, thread: Thread, earlier: Sequence[str],
                        cues: FollowUpCues, confident: bool, route_text: Callable[[str], RouteDecision]) -> str | None:
         """Why the message continues the conversation, or None when it starts a new topic."""
-        if cues.words > self.long_words and confident:
-            return None  # it carries its own material ("summarize this: <article>") and is clear about it
+        if cues.words > self.long_words and confident and not _opens_with_anaphora(message):
+            # it carries its own material ("summarize this: <article>") and is clear about it, unless its
+            # opening points back ("same format please: <part 2 of the article>")
+            return None
         if cues.anaphora:
             return f"refers back: {cues.anaphora[0]}"
+        if confident and alone.route in self.persona_routes:
+            return None  # it sets up a persona of its own ("pretend you are Napoleon"), whatever it names
         if cues.referenced:
             return f"refers to '{cues.referenced[0]}' from earlier"
+        if not cues.own and alone.tier != "L1" and not ACK.search(head_tail(message, _SCAN_CHARS, 100)):
+            return "a fragment that needs the conversation"  # "where?", "how long", "eli5": nothing of its own
         if confident:
             return None
-        # Weaker cues count only where the message alone does not rule the conversation's route out.
-        if thread.route not in {s.route for s in alone.top_routes}:
+        # Weaker cues count only where the message alone does not rule the conversation's route out, unless
+        # it is too unsure alone for its ranking to rule anything out.
+        if thread.route not in {s.route for s in alone.top_routes} and alone.margin >= self.unsure_margin:
             return None
         if thread.route in self.persona_routes and _YOU.search(message):
             return "addressed to the persona the conversation set up"
@@ -305,6 +443,12 @@ class ConversationPolicy:
             if with_context.route == thread.route:
                 return f"read with the previous turn it ranks '{thread.route}' first"
         return None
+
+
+def _opens_with_anaphora(message: str) -> bool:
+    """Whether the first words of `message` point back at the conversation."""
+    opening = head_tail(message, _OPENING_CHARS, 0, "")
+    return any(pattern.search(opening) for pattern in ANAPHORA.values())
 
 
 def user_turns(history: Sequence[Any], max_turns: int) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 from router.conversation import ConversationPolicy, follow_up_cues, user_turns
 from router.errors import ConfigError
 from router.hybrid import HybridRouter
-from router.schema import Message
+from router.schema import Message, Route
 from router.strategies.keyword import KeywordRoutingStrategy
 from router.strategies.semantic import SemanticRoutingStrategy
 
@@ -142,11 +142,52 @@ def test_the_persona_stands_over_several_turns_until_the_user_leaves_it(routes, 
     assert router.route("solve for x: 3x = 9", left).route == "math"
 
 
-def test_a_persona_without_standing_words_is_an_ordinary_thread(routes, fake_encoder):
+def test_a_persona_without_standing_words_stays_until_a_clear_request_elsewhere(routes, fake_encoder):
     router = persona_router(routes, fake_encoder)
     history = [{"role": "user", "content": "I want you to act as a pirate captain"}]
+    # a line of dialogue is the persona's input, whatever it looks like alone
+    talk = router.route("what is the capital of peru", history)
+    assert talk.route == "roleplay" and talk.conversation.cues[0] == "a standing persona"
+    # a request that a rule sends elsewhere leaves it
     d = router.route("solve for x: 2x + 3 = 7", history)
     assert d.route == "math" and d.conversation.kind == "new topic"
+
+
+def test_setting_up_a_persona_is_a_new_topic_even_when_it_names_the_old_one(routes, fake_encoder):
+    router = persona_router(routes, fake_encoder)
+    history = [{"role": "user", "content": "who was the first president of the united states"}]
+    d = router.route("I want you to act as the first president", history)
+    assert (d.route, d.tier, d.conversation.kind) == ("roleplay", "L1", "new topic")
+
+
+def test_an_announced_new_topic_wins_over_shared_words(router):
+    message = "who was the first president on the list?"
+    assert router.route(message, CODE_TURN).route == "code"  # "the list" points at the first turn
+    d = router.route(f"Different question: {message}", CODE_TURN)
+    assert d.conversation.kind == "new topic" and d.route == router.route(f"Different question: {message}").route
+    assert d.conversation.cues == ("announces a new topic ('Different question')",)
+    # the announcement does not hide a message that still points back
+    assert router.route("btw, can you make it shorter?", CODE_TURN).route == "code"
+
+
+def test_a_fragment_follows_the_conversation(router):
+    d = router.route("where?", CODE_TURN)
+    assert d.route == "code" and "a fragment that needs the conversation" in d.reason
+
+
+def test_an_acknowledgement_leaves_the_task_open(router):
+    import dataclasses
+
+    from router.schema import ConversationContext
+
+    policy = router.conversation
+    first = router.route(CODE_TURN[0]["content"])
+    thread = policy.next_thread(None, CODE_TURN[0]["content"], first, 1)
+    ack = dataclasses.replace(router.route("love it"), route="knowledge",
+                              conversation=ConversationContext("new topic", 2, "code", 1, "knowledge"))
+    assert policy.next_thread(thread, "love it!", ack, 2) is thread
+    # a new request in its place starts a new thread
+    assert policy.next_thread(thread, "who was the first president", ack, 2).route == "knowledge"
 
 
 def test_standing_words_outside_a_persona_route_keep_nothing(routes, fake_encoder):
@@ -196,6 +237,15 @@ def test_leaving_the_persona_routes_the_rest_of_the_message(routes, fake_encoder
     ("who opposed it?", "a question about it"),
     ("can you check it again", "do it"),
     ("put them in a table", "do it"),
+    ("great, do the same for this one", "the same task"),
+    ("hmm you left out the ending", "you said"),
+    ("does it say anything about parking?", "what the text says"),
+    ("can u do 3 variations", "one more"),
+    ("are you sure? i got wednesday", "doubt"),
+    ("shorter. i get nervous lol", "an adjustment"),
+    ("and on saturday", "continues with a connective"),
+    ("how long was she in england", "a question about someone named before"),
+    ("does it roll over to next year if I don't use it?", "a question on it"),
 ])
 def test_generic_follow_ups_point_back(message, cue):
     assert cue in follow_up_cues(message).anaphora
@@ -205,7 +255,9 @@ def test_generic_follow_ups_point_back(message, cue):
                                      "how did the roman empire fall?", "use python to parse a csv file",
                                      "what time is it?", "show that the square root of 2 is irrational",
                                      "check that a string is a palindrome in python",
-                                     "my puppy keeps chewing my shoes, what should I do to make him stop it?"])
+                                     "my puppy keeps chewing my shoes, what should I do to make him stop it?",
+                                     "write a haiku about them", "is it going to rain today?",
+                                     "and now for something completely different: a limerick about cats"])
 def test_requests_with_their_own_object_are_not_edits(message):
     assert not follow_up_cues(message).anaphora
 
@@ -215,3 +267,85 @@ def test_a_bare_stop_leaves_the_persona():
 
     assert PERSONA_EXIT.search("ok stop. what is 15% of 80?") and PERSONA_EXIT.search("Enough! Tell me a joke")
     assert not PERSONA_EXIT.search("stop the car at the next corner") and not PERSONA_EXIT.search("a bus stop. where?")
+    assert PERSONA_EXIT.search("ok let's stop the interview. write a linkedin post")
+    assert PERSONA_EXIT.search("ok pausing the game for a sec, my python script fails")
+    assert PERSONA_EXIT.search("haha ok, not in character: did pirates really make people walk the plank?")
+
+
+@pytest.mark.parametrize(("message", "announces"), [
+    ("cool thanks. unrelated but how do i undo a git commit", True),
+    ("Different question: what is 12 * 13?", True),
+    ("btw who wrote Dune?", True),
+    ("nvm figured it out. tldr this please", True),
+    ("the crash seems to be on a totally unrelated line, why?", False),
+    ("is the new question harder than the first one?", False),
+])
+def test_new_topic_cues_open_a_message(router, message, announces):
+    d = router.route(message, CODE_TURN)
+    assert any(c.startswith("announces a new topic") for c in d.conversation.cues) is announces
+
+
+def aside_router(routes, encoder):
+    import dataclasses
+
+    chat = Route("chitchat", "zoomer", keywords=(r"are you (gpt|human)", "tell me a joke"),
+                 utterances=("how are you today", "tell me a joke"))
+    routes = [*routes, chat]
+    return build(routes, encoder, dataclasses.replace(ConversationPolicy(), asides=("chitchat",)))
+
+
+def test_small_talk_mid_task_leaves_the_task_open(routes, fake_encoder):
+    router = aside_router(routes, fake_encoder)
+    history = [*CODE_TURN, {"role": "user", "content": "lol are you gpt4?"}, {"role": "assistant", "content": "no"}]
+    assert router.route("lol are you gpt4?", CODE_TURN).route == "chitchat"
+    d = router.route("fine. now the sort function breaks on None, fix it", history)
+    assert (d.route, d.conversation.kind, d.conversation.from_turn) == ("code", "follow-up", 1)
+    # what continues the aside stays with it, and small talk once told a joke goes on with jokes
+    jokes = [*CODE_TURN, {"role": "user", "content": "tell me a joke"}]
+    assert router.route("tell me a joke, a better one", jokes).route == "chitchat"
+    # back on the task, the aside is over
+    back = [*history, {"role": "user", "content": "fine. now the sort function breaks on None, fix it"}]
+    assert router.route("and add comments", back).route == "code"
+
+
+def test_a_long_message_that_opens_by_pointing_back_follows(router):
+    part_two = "same format please: " + " ".join(["the committee met on tuesday and agreed the budget"] * 6)
+    d = router.route(part_two, CODE_TURN)
+    assert d.route == "code" and d.conversation.kind in ("follow-up", "same topic")
+
+
+def test_a_name_from_earlier_counts_however_it_is_spelled():
+    earlier = ["Read this: the firm was founded in 1887 by the brothers Thomas and Henry Finch."]
+    assert follow_up_cues("who took over after thomas?", earlier).referenced == ("thomas",)
+    assert follow_up_cues("who took over after the war?", earlier).referenced == ()
+
+
+@pytest.mark.parametrize("message", ["kürzer bitte, maximal zwei Sätze", "no entiendo, ¿me lo puedes explicar?",
+                                     "je ne comprends pas, tu peux réexpliquer ?"])
+def test_common_follow_ups_in_other_languages(message):
+    assert "a follow-up in another language" in follow_up_cues(message).anaphora
+
+
+def test_the_shipped_conversations_follow_up_and_switch(onnx_encoder):
+    # docs/conversations.jsonl: hand-written follow-ups and topic switches, checked with the real model
+    import dataclasses
+    from collections import defaultdict
+    from pathlib import Path
+
+    from router.config import build_router, load_config
+    from router.data import load_labelled
+
+    rows = load_labelled(Path(__file__).parents[2] / "docs" / "conversations.jsonl")
+    assert len(rows) >= 400 and {r.kind for r in rows} == {"follow_up", "topic_switch"} and all(r.history for r in rows)
+    router = build_router(load_config(["router=hybrid"]), encoder=onnx_encoder)
+    on = router.conversation
+    right: dict[tuple[bool, str], list[bool]] = defaultdict(list)
+    for enabled in (True, False):
+        router.conversation = dataclasses.replace(on, enabled=enabled)
+        for row in rows:
+            right[enabled, row.kind].append(router.route(row.query, row.history).route == row.route)
+    router.conversation = on
+    share = {key: sum(v) / len(v) for key, v in right.items()}
+    # follow-ups keep their route far more often than alone; genuine switches are not held back much
+    assert share[True, "follow_up"] >= share[False, "follow_up"] + 0.25
+    assert share[True, "topic_switch"] >= share[False, "topic_switch"] - 0.08
