@@ -324,23 +324,14 @@ class ConversationPolicy:
                 return self.follow(message, alone, thread.task, earlier, route_text)
         scanned = head_tail(message, _SCAN_CHARS, 100)
         left = PERSONA_EXIT.search(scanned) if thread.route in self.persona_routes else None
-        if left and alone.route == thread.route:
-            # "stop the roleplay. write a python script...": the words that leave the persona name it, so
-            # the rest of the message says where it goes
-            rest = scanned[:left.start()] + " " + scanned[left.end():]
-            if len(_WORD.findall(rest)) >= 2:
-                alone = dataclasses.replace(route_text(rest), reason=f"leaves the persona ('{left.group(0)}'); the "
-                                            f"rest of the message routed alone")
-        switch = NEW_TOPIC.search(scanned[:_OPENING_CHARS])
-        if switch and len(scanned[:switch.start()].split()) > 4:
-            switch = None  # "the crash seems unrelated to my change" is about the crash: a cue opens a message
-        if switch and any(p.search(scanned[switch.end():]) for p in ANAPHORA.values()):
-            switch = None  # "btw, can you make it shorter?" still points back
-        if switch and alone.route == thread.route:
-            rest = scanned[switch.end():]
-            if len(_WORD.findall(rest)) >= 2:
-                alone = dataclasses.replace(route_text(rest), reason=f"announces a new topic ('{switch.group(0)}'); the "
-                                            f"rest of the message routed alone")
+        switch = _announced_new_topic(scanned)
+        # "stop the roleplay. write a python script...", "btw, what is 12 * 13?": the words that leave the
+        # conversation may name its route themselves, so the rest of the message says where it goes
+        for cue, what in ((left, "leaves the persona"), (switch, "announces a new topic")):
+            rest = scanned[:cue.start()] + " " + scanned[cue.end():] if cue else ""
+            if cue and alone.route == thread.route and len(_WORD.findall(rest)) >= 2:
+                alone = dataclasses.replace(route_text(rest), reason=f"{what} ('{cue.group(0)}'); the rest of the "
+                                            f"message routed alone")
         if alone.route == thread.route:
             return _noted(alone, ConversationContext("same topic", turn, thread.route, thread.turn, alone.route),
                           f"same topic: '{alone.route}' as turn {thread.turn}")
@@ -351,7 +342,8 @@ class ConversationPolicy:
         cues = follow_up_cues(message, earlier[-2:])
         confident = alone.tier == "L1" or (alone.tier == "L2" and alone.margin >= self.confident_margin)
         names = (*cues.anaphora, *(f"refers to '{w}'" for w in cues.referenced), *cues.weak)
-        if thread.standing and not left and not (not thread.explicit and self._asks_elsewhere(message, alone)):
+        stands = thread.standing and not left and (thread.explicit or not self._asks_elsewhere(message, alone))
+        if stands:
             why = f"the persona set up at turn {thread.turn} stands: '{thread.standing}'"
             names = ("a standing persona", *names)
         else:
@@ -443,6 +435,16 @@ class ConversationPolicy:
             if with_context.route == thread.route:
                 return f"read with the previous turn it ranks '{thread.route}' first"
         return None
+
+
+def _announced_new_topic(scanned: str) -> re.Match | None:
+    """The words by which a message opens a new topic ("unrelated, but", "btw"), unless it still points back."""
+    switch = NEW_TOPIC.search(scanned[:_OPENING_CHARS])
+    if switch is None or len(scanned[:switch.start()].split()) > 4:
+        return None  # "the crash seems unrelated to my change" is about the crash: the cue opens a message
+    if any(p.search(scanned[switch.end():]) for p in ANAPHORA.values()):
+        return None  # "btw, can you make it shorter?" still points back
+    return switch
 
 
 def _opens_with_anaphora(message: str) -> bool:
