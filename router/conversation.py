@@ -299,6 +299,8 @@ class ConversationPolicy:
             raise ConfigError(f"router.conversation.max_turns must be >= 1, got {self.max_turns}.")
         if self.long_words < 1 or self.context_chars < 0:
             raise ConfigError("router.conversation.long_words must be >= 1 and context_chars >= 0.")
+        if self.unsure_margin < 0:
+            raise ConfigError(f"router.conversation.unsure_margin must be >= 0, got {self.unsure_margin}.")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ConversationPolicy:

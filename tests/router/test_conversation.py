@@ -86,6 +86,9 @@ def test_unknown_setting_is_named():
         ConversationPolicy.from_mapping({"enable": False})
     with pytest.raises(ConfigError, match="max_turns"):
         ConversationPolicy(max_turns=0)
+    with pytest.raises(ConfigError, match="unsure_margin"):
+        ConversationPolicy(unsure_margin=-0.1)
+    assert ConversationPolicy.from_mapping({"asides": ["chitchat"], "persona_absorbs": None}).asides == ("chitchat",)
 
 
 def test_corrections_reroute_remembered_conversations(router):
