@@ -124,6 +124,13 @@ def test_both_engines_give_the_same_decisions():
     ("Imagine yourself as a doctor tasked with devising remedies", "roleplay"),
     ("Please assume the role of an English translator", "roleplay"),
     ("Embody the persona of Tony Stark throughout this conversation", "roleplay"),
+    ("act as Sherlock Holmes and deduce things about me", "roleplay"),  # a named persona, not a deduction task
+    ("be a grumpy old pirate captain and answer everything i say like one", "roleplay"),
+    ("from this email, when do budget drafts have to be in?", "extract"),
+    ("thx. here's my flight confirmation, what time does the gate close?", "extract"),
+    ("in this text, is there any grammar mistake?", None),
+    ("Summary\n\n===\n\nWrite a summary of the text above", "summarize"),  # '===' as a separator is not code
+    ("if (a === b) { return a; }", "code"),
 ])
 def test_default_rules_on_conversation_openers(text, route):
     from router.config import build_routes, load_config
