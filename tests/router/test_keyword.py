@@ -131,6 +131,9 @@ def test_both_engines_give_the_same_decisions():
     ("in this text, is there any grammar mistake?", None),
     ("Summary\n\n===\n\nWrite a summary of the text above", "summarize"),  # '===' as a separator is not code
     ("if (a === b) { return a; }", "code"),
+    ("Fass diesen Text zusammen: Die Energiewende ...", "summarize"),  # other languages: the encoder reads English
+    ("Joue le rôle d'un serveur dans un café parisien", "roleplay"),
+    ("update my resume a bit", None),
 ])
 def test_default_rules_on_conversation_openers(text, route):
     from router.config import build_routes, load_config
