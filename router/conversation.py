@@ -129,7 +129,8 @@ PERSONA_EXIT = re.compile(
     r"\btalk\s+about\s+something\s+else\b|\bsomething\s+(?:completely\s+|totally\s+)?(?:different|unrelated)\b|"
     r"\bback\s+to\s+(?:normal|yourself)\b|\b(?:as|be)\s+yourself\b|\bnot\s+in\s+(?:character|role)\b|"
     r"\b(?:paus(?:e|ing)|step(?:ping)?\s+out\s+of|leav(?:e|ing)|break(?:ing)?|exit(?:ing)?|quit(?:ting)?|get(?:ting)?\s+out\s+of)"
-    r"\s+(?:the|this|our|your)\s+(?:game|role|character|persona|act|role-?play|scene|story|adventure|interview|simulation)\b|\b(?:let's|lets|let\s+us)\s+(?:stop|end|pause)\b|"
+    r"\s+(?:the|this|our|your)\s+(?:game|role|character|persona|act|role-?play|scene|story|adventure|interview|simulation)\b|"
+    r"\b(?:let's|lets|let\s+us)\s+(?:stop|end|pause)\b|"
     r"\b(?:stop|end|pause)\s+(?:the|this|our)\s+(?:interview|game|scene|lesson|session|simulation|exercise|practice|quiz|"
     r"story|adventure|conversation|chat)\b|"
     r"^\W*(?:(?:ok|okay|alright|all\s+right)\W+)?(?:stop|enough)\s*[.!;]", re.I)
@@ -140,7 +141,9 @@ NEW_TOPIC = re.compile(
     r"\bon\s+another\s+note\b|\bswitching\s+(?:gears|topics?)\b|\bchang(?:e|ing)\s+(?:of\s+)?(?:the\s+)?(?:subject|topic)\b|"
     r"\b(?:new|different|unrelated|separate|random|totally\s+different)\s+(?:topic|subject|question|q|thing|puzzle|task|request)\b|"
     r"\botra\s+(?:cosa|pregunta)\b|\bpor\s+cierto\b|\bcambiando\s+de\s+tema\b|\bandere\s+(?:frage|sache)\b|\bübrigens\b|"
-    r"\bautre\s+(?:chose|question)\b|\bau\s+fait\b|\bchangement\s+de\s+sujet\b|\bquick\s+(?:q|question)\b|\b(?:real|serious|actual)\s+(?:q|question)\b|\bbtw\b|\bby\s+the\s+way\b|\bnvm\b|\bnever\s*mind\b|\btalk\s+about\s+something\s+else\b",
+    r"\bautre\s+(?:chose|question)\b|\bau\s+fait\b|\bchangement\s+de\s+sujet\b|\bquick\s+(?:q|question)\b|"
+    r"\b(?:real|serious|actual)\s+(?:q|question)\b|\bbtw\b|\bby\s+the\s+way\b|\bnvm\b|\bnever\s*mind\b|"
+    r"\btalk\s+about\s+something\s+else\b",
     re.I)
 _OPENING_CHARS = 60  # a topic-switch cue counts only among the first words of a message
 # A bare acknowledgement ("love it", "thanks!", "nice"): answered on its own, it leaves the conversation's
