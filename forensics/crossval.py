@@ -4,7 +4,8 @@ A dev-set score flatters whatever was tuned on the dev set. Here every dataset i
 whole, so a figure says how the router does on a source nobody tuned it for. Both designs run in
 the same folds and the same run: today's (`router=hybrid`: the utterances and the linear head, with the
 training folds added as L2 exemplars) and the new one (`router=trained` by default, trained on the
-training folds).
+training folds). Configured corpus files that are not being evaluated (`corpus/chat_examples.jsonl`)
+are training data in every fold, for both designs.
 Each text is embedded once for the whole run (one MemoEncoder memo shared by every fold).
 
     python -m forensics crossval --data corpus/routing_train.jsonl --data ../shared/data/routing_dev.jsonl
@@ -29,6 +30,7 @@ from router.data import load_labelled
 from router.errors import ConfigError
 from router.hybrid import HybridRouter
 from router.schema import LabelledQuery
+from router.strategies.trained import corpus_file, corpus_paths
 
 NEW_DESIGN = ("router=trained",)
 TODAYS_DESIGN = ("router=hybrid",)  # the design before the trained L2: utterances, linear head, training rows as exemplars
@@ -49,6 +51,20 @@ def load_grouped(paths: Sequence[str | Path], routes: Sequence[str]) -> list[Lab
             group = json.loads(lines[row.line - 1]).get("dataset") or Path(path).stem
             rows.append(LabelledQuery(row.query, row.route, row.line, str(group)))
     return rows
+
+
+def shipped_training_rows(cfg: Any, evaluated: Sequence[str | Path], routes: Sequence[str]) -> list[LabelledQuery]:
+    """Rows of the configured corpus files that are not among the `evaluated` files.
+
+    The product trains on them whatever the fold, so both designs get them in every fold's training
+    data (today's design as exemplars); they are never tested on.
+    """
+    semantic = cfg.router.get("semantic") or {}
+    if "corpus" not in semantic:
+        return []
+    seen = {Path(p).expanduser().resolve() for p in evaluated}
+    files = [corpus_file(p) for p in corpus_paths(semantic.get("corpus"))]
+    return load_grouped([f for f in files if f.resolve() not in seen], routes)
 
 
 def assign_folds(sizes: Mapping[str, int], folds: int, seed: int = 0) -> dict[str, int]:
@@ -201,6 +217,7 @@ def run_crossval(paths: Sequence[str | Path], folds: int = 5, seed: int = 0, ove
     probe = load_config(new_overrides)
     routes = list(probe.routes)
     rows = load_grouped(paths, routes)
+    always = shipped_training_rows(probe, paths, routes)
     memo = MemoEncoder(encoder if encoder is not None else build_encoder(probe.encoder))
     sizes = Counter(r.source for r in rows)
     fold_of = assign_folds(sizes, folds, seed)
@@ -211,7 +228,7 @@ def run_crossval(paths: Sequence[str | Path], folds: int = 5, seed: int = 0, ove
     corpus_key = "corpus" if "corpus" in (probe.router.get("semantic") or {}) else None
     with tempfile.TemporaryDirectory(prefix="crossval-") as tmp:
         for fold in progress(range(n_folds), "folds"):
-            train = [r for r in rows if fold_of[r.source] != fold]
+            train = [r for r in rows if fold_of[r.source] != fold] + always
             test = [r for r in rows if fold_of[r.source] == fold]
             train_file = _write_rows(train, Path(tmp) / f"train-{fold}.jsonl")
             today = build_router(load_config([*TODAYS_DESIGN, *shared, f"exemplars={json.dumps(train_file)}"]),
@@ -239,6 +256,7 @@ def run_crossval(paths: Sequence[str | Path], folds: int = 5, seed: int = 0, ove
         "baseline_macro_expert_accuracy": _macro(baseline, "expert_accuracy"),
         "micro_accuracy": _micro(per_dataset, "accuracy"), "baseline_micro_accuracy": _micro(baseline, "accuracy"),
         "fold_of": fold_of,
+        "always_trained": {"rows": len(always), "datasets": sorted({r.source for r in always})},
         "per_dataset": _table(per_dataset, baseline),
         "per_route": _per_route(per_dataset, baseline),
         "tier_share": _tiers(per_dataset), "baseline_tier_share": _tiers(baseline),

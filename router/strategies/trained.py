@@ -28,14 +28,31 @@ CUE_OFF = 10.0  # what a route loses when the query shows none of its cues: prob
 MODEL_FORMAT = 1  # bump when CorpusModel's fields change: cached fits of another format are refitted
 
 
-def load_corpus(path: str | Path, routes: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(query, route, dataset) rows of a labelled JSONL file; relative paths are tried from the project root too."""
+def corpus_file(path: str | Path) -> Path:
+    """A corpus path as given, or from the project root when it is relative and not found as given."""
     path = Path(path).expanduser()
     if not path.is_absolute() and not path.exists() and (PROJECT_ROOT / path).exists():
-        path = PROJECT_ROOT / path
+        return PROJECT_ROOT / path
+    return path
+
+
+def load_corpus(path: str | Path, routes: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(query, route, dataset) rows of a labelled JSONL file; relative paths are tried from the project root too."""
+    path = corpus_file(path)
     lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     return [(row.query, row.route, str(json.loads(lines[row.line - 1]).get("dataset") or path.stem))
             for row in load_labelled(path, routes=routes)]
+
+
+def corpus_paths(corpus: str | Path | Sequence[str | Path] | None) -> list[str | Path]:
+    """The corpus setting as a list of files: one path, a list of paths, or none.
+
+    >>> corpus_paths("a.jsonl"), corpus_paths(["a.jsonl", "b.jsonl"]), corpus_paths(None)
+    (['a.jsonl'], ['a.jsonl', 'b.jsonl'], [])
+    """
+    if not corpus:
+        return []
+    return [corpus] if isinstance(corpus, (str, Path)) else list(corpus)
 
 
 @dataclass(frozen=True)
@@ -138,7 +155,7 @@ class TrainedRoutingStrategy(Thresholded):
         self,
         routes: Sequence[Route],
         encoder: Encoder,
-        corpus: str | Path | None = None,
+        corpus: str | Path | Sequence[str | Path] | None = None,
         exemplars: Sequence[tuple[str, str]] = (),
         threshold: float = 0.0,
         margin: float = 0.0,
@@ -197,8 +214,8 @@ class TrainedRoutingStrategy(Thresholded):
             rows += [(u, r.name, "utterances") for u in r.utterances]
         for text, route in exemplars:
             rows.append((text, route, "exemplars"))
-        if corpus:
-            rows += load_corpus(corpus, list(self._experts))
+        for path in corpus_paths(corpus):
+            rows += load_corpus(path, list(self._experts))
         for _, route, _ in rows:
             if route not in self._experts:
                 raise ConfigError(f"Example route '{route}' is unknown. Available: {', '.join(self._experts)}")

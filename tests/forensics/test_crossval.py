@@ -47,8 +47,11 @@ def test_load_grouped_keeps_the_dataset(grouped):
     assert len(rows) == 20 and {r.source for r in rows} == {f"d{i}" for i in range(5)}
 
 
+NO_SHIPPED = ["router.semantic.corpus=null"]  # train on the folds only, not on the shipped corpus too
+
+
 def test_both_designs_in_the_same_folds(grouped):
-    report = run_crossval([grouped], folds=2, seed=0, encoder=FakeEncoder())
+    report = run_crossval([grouped], folds=2, seed=0, encoder=FakeEncoder(), overrides=NO_SHIPPED)
     assert all(isinstance(report[k], float) for k in KEYS)
     assert set(report["per_dataset"]) == set(report["fold_of"]) == {f"d{i}" for i in range(5)}
     for name, row in report["per_dataset"].items():
@@ -57,12 +60,26 @@ def test_both_designs_in_the_same_folds(grouped):
     assert report["folds"] == 2
     assert {"ece", "reliability"} <= set(report["calibration"])
     assert set(report["unsure"]["curves"]) == set(crossval.POLICIES)
-    assert run_crossval([grouped], folds=2, seed=0, encoder=FakeEncoder())["per_dataset"] == report["per_dataset"]
+    assert run_crossval([grouped], folds=2, seed=0, encoder=FakeEncoder(),
+                        overrides=NO_SHIPPED)["per_dataset"] == report["per_dataset"]
 
 
 def test_leave_one_dataset_out_from_the_command_line(grouped, monkeypatch, capsys):
     monkeypatch.setattr(crossval, "build_encoder", lambda cfg: FakeEncoder())
-    assert main(["crossval", "--data", str(grouped), "--folds", "0", "--json"]) == 0
+    assert main(["crossval", "--data", str(grouped), "--folds", "0", "--json", *NO_SHIPPED]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert all(k in report for k in KEYS) and report["folds"] == 5
     assert sorted(report["fold_of"].values()) == [0, 1, 2, 3, 4]
+
+
+def test_configured_corpus_files_outside_the_evaluation_train_every_fold(grouped, tmp_path):
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text("".join(json.dumps({"query": f"tell me a joke about {animal}", "route": "chitchat",
+                                         "dataset": "jokes"}) + "\n" for animal in ("cats", "dogs")))
+    corpus = f"router.semantic.corpus=[{json.dumps(str(grouped))},{json.dumps(str(extra))}]"
+    report = run_crossval([grouped], folds=2, seed=0, encoder=FakeEncoder(), overrides=[corpus])
+    assert report["always_trained"] == {"rows": 2, "datasets": ["jokes"]}
+    assert "jokes" not in report["per_dataset"] and set(report["per_dataset"]) == {f"d{i}" for i in range(5)}
+    # the evaluated file is never trained on whole, even when the configuration lists it
+    assert run_crossval([grouped, extra], folds=2, seed=0, encoder=FakeEncoder(),
+                        overrides=[corpus])["always_trained"]["rows"] == 0

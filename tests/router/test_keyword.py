@@ -134,6 +134,22 @@ def test_both_engines_give_the_same_decisions():
     ("Fass diesen Text zusammen: Die Energiewende ...", "summarize"),  # other languages: the encoder reads English
     ("Joue le rôle d'un serveur dans un café parisien", "roleplay"),
     ("update my resume a bit", None),
+    ("can you rewrite this so it sounds more professional? hey mark, the deadline moved AGAIN", "creative"),
+    ("make this more polite pls: you didnt send the invoice", "creative"),
+    ("fix my english: yesterday I go to the shop", "creative"),
+    ("rewrite this function so it runs faster", None),  # a rewrite for speed, not for tone
+    ("be napoleon and answer my questions like him", "roleplay"),
+    ("talk like a pirate from now on", "roleplay"),
+    ("how do I talk like a native speaker?", None),
+    ("find the flaws in this argument: crime fell after the cameras went up, so cameras work", "reasoning"),
+    ("riddle: what gets wetter the more it dries", "reasoning"),
+    ("do you speak french?", "chitchat"),
+    ("Tu parles français ?", "chitchat"),
+    ("résume en 2 phrases stp : la SNCF annonce une grève", "summarize"),
+    ("Schreib mir eine kurze Rede für die Hochzeit meines Bruders", "creative"),
+    ("Du bist jetzt ein Kellner in Berlin. Bleib in der Rolle.", "roleplay"),
+    ("here are the unit test scores of my two classes (out of 100)", None),  # a school test, not code
+    ("write unit tests for this parser", "code"),
 ])
 def test_default_rules_on_conversation_openers(text, route):
     from router.config import build_routes, load_config

@@ -87,6 +87,16 @@ def test_config_builds_the_shipped_router(fake_encoder):
     assert router.route("Write a haiku about autumn").route in router.routes
 
 
+def test_the_corpus_can_be_several_files(routes, fake_encoder, corpus, tmp_path):
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"query": "what is 2 plus 2", "route": "math", "dataset": "sums"}) + "\n")
+    one = TrainedRoutingStrategy(routes, fake_encoder, corpus=corpus, refit_after=None)
+    both = TrainedRoutingStrategy(routes, fake_encoder, corpus=[str(corpus), more], refit_after=None)
+    assert both.size == one.size + 1 and both.datasets == one.datasets + 1
+    shipped = load_config(["router=trained"]).router.semantic.corpus
+    assert list(shipped) == ["corpus/routing_train.jsonl", "corpus/chat_examples.jsonl"]
+
+
 @pytest.mark.model
 def test_real_model(routes, onnx_encoder, corpus):
     s = TrainedRoutingStrategy(routes, onnx_encoder, corpus=corpus)
@@ -193,3 +203,21 @@ def test_the_shipped_roleplay_cue(message, persona):
 
     cue = re.compile(OmegaConf.load(CONFIG_DIR / "router" / "trained.yaml").semantic.route_cues.roleplay, re.I)
     assert bool(cue.search(message)) == persona
+
+
+@pytest.mark.model
+def test_the_shipped_chat_queries_route_well(onnx_encoder):
+    # docs/chat_queries.jsonl: 486 hand-written chat messages (long, messy, some not in English) from
+    # writers who saw neither the router nor its data; set i was measured once, blind (0.881)
+    from collections import defaultdict
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "docs" / "chat_queries.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    router = build_router(load_config([]), encoder=onnx_encoder)
+    right: dict[str, list[bool]] = defaultdict(list)
+    for row in rows:
+        right[row["dataset"]].append(router.route(row["query"]).route == row["route"])
+    share = {name: sum(v) / len(v) for name, v in right.items()}
+    assert len(rows) == 486 and len(share) == 4
+    assert sum(share.values()) / len(share) >= 0.88 and min(share.values()) >= 0.85, share
