@@ -134,6 +134,7 @@ def test_both_engines_give_the_same_decisions():
     ("Fass diesen Text zusammen: Die Energiewende ...", "summarize"),  # other languages: the encoder reads English
     ("Joue le rôle d'un serveur dans un café parisien", "roleplay"),
     ("update my resume a bit", None),
+    ("how do I format my resume in word?", None),  # the English word, not "résume en"
     ("can you rewrite this so it sounds more professional? hey mark, the deadline moved AGAIN", "creative"),
     ("make this more polite pls: you didnt send the invoice", "creative"),
     ("fix my english: yesterday I go to the shop", "creative"),
