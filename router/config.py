@@ -153,7 +153,7 @@ def build_router(cfg: DictConfig, encoder: Any = None) -> HybridRouter:
         conversation = cfg.router.get("conversation")
         conversation = ConversationPolicy.from_mapping(OmegaConf.to_container(conversation) if conversation else None)
         return HybridRouter(routes, default_route=cfg.router.default_route, keyword=keyword, semantic=semantic,
-                            conversation=conversation)
+                            conversation=conversation, unsure=cfg.router.get("unsure") or "default")
 
 
 @contextmanager

@@ -17,6 +17,9 @@ from router.schema import Learned, Route, RouteDecision, TierTimings
 from router.text import clean_query
 
 
+UNSURE = ("default", "expert")  # where a query goes when L2 is unsure: default_route, or the likeliest expert
+
+
 class HybridRouter:
     """Compose the tiers: the first tier with a confident answer decides; else the default route.
 
@@ -26,6 +29,9 @@ class HybridRouter:
     ranks the query too, and if L2 confidently picks a route the corrections named, L2 decides.
     Uncorrected rules keep the microsecond path. Corrections come in through `learn` and go out
     through `unlearn`, the one place that updates both the L2 examples and the contested rules.
+    Where L2 is unsure (under its threshold), `unsure` says where the query goes: "default", the
+    default route; or "expert", the expert that holds the most of L2's probability, on its best
+    route (only for an L2 whose scores are probabilities; `crossval` shows the trade-off).
     With a `conversation` policy, `route(query, history)` lets a follow-up keep its conversation's
     route (router.conversation); without history every query routes alone.
     """
@@ -39,6 +45,7 @@ class HybridRouter:
         keyword: RoutingStrategy | None = None,
         semantic: RankingStrategy | None = None,
         conversation: ConversationPolicy | None = None,
+        unsure: str = "default",
     ) -> None:
         self.routes = {r.name: r for r in routes}
         if default_route not in self.routes:
@@ -46,6 +53,12 @@ class HybridRouter:
                 f"router.default_route '{default_route}' is not a route. Available: {', '.join(self.routes)}"
             )
         self.default_route = default_route
+        if unsure not in UNSURE:
+            raise ConfigError(f"router.unsure must be one of {', '.join(UNSURE)}, not {unsure!r}.")
+        if unsure == "expert" and not getattr(semantic, "scores_are_probabilities", False):
+            raise ConfigError("router.unsure=expert needs an L2 whose scores are probabilities (router=trained); "
+                              "use router.unsure=default with this router.")
+        self.unsure = unsure
         self.keyword, self.semantic = keyword, semantic
         # L1 pattern -> routes users said its decisions should have gone to (with counts); replaced
         # whole on every change, so routing threads never see it half-updated.
@@ -132,9 +145,26 @@ class HybridRouter:
         start = perf_counter_ns()
         query = clean_query(query)
         thread = self._thread(tuple(turns))
-        decision = policy.follow(query, self._route_one(query), thread, turns, self._route_one)
+        decision = self._follow(query, thread, turns)
         total = (perf_counter_ns() - start) / 1000
         return dataclasses.replace(decision, timings=dataclasses.replace(decision.timings, total_us=total))
+
+    def _follow(self, query: str, thread: Thread, turns: Sequence[str]) -> RouteDecision:
+        """A turn of a conversation. The conversation policy judges from where each message would go on its
+        own if L2 always decided; an unsure message that starts a new topic then goes where `unsure` says,
+        as it would alone (one that the conversation backs stays on the conversation's route)."""
+        policy = self.conversation
+        assert policy is not None
+        settle = self.unsure == "default"  # the default route tells the policy "unsure" by itself
+        decision = policy.follow(query, self._route_one(query, settle), thread, turns,
+                                 lambda text: self._route_one(text, settle))
+        semantic = self.semantic
+        alone = decision.conversation is None or decision.conversation.kind == "new topic"
+        if not settle and alone and decision.tier == "L2" and (decision.score < semantic.threshold_for(decision.route)
+                                                               or decision.margin < semantic.margin):
+            decision = dataclasses.replace(self._route_one(query), context=decision.context,
+                                           conversation=decision.conversation)
+        return decision
 
     def _thread(self, turns: tuple[str, ...]) -> Thread:
         """Where the user turns `turns` left the conversation: each turn routed after the ones before it."""
@@ -149,8 +179,7 @@ class HybridRouter:
             thread = policy.next_thread(None, turns[0], self._route_one(turns[0]), 1)
         else:
             before = self._thread(turns[:-1])
-            decision = policy.follow(clean_query(turns[-1]), self._route_one(turns[-1]), before, turns[:-1],
-                                     self._route_one)
+            decision = self._follow(clean_query(turns[-1]), before, turns[:-1])
             thread = policy.next_thread(before, turns[-1], decision, len(turns))
         with self._threads_lock:
             if len(self._threads) >= self._THREADS_KEPT:
@@ -163,8 +192,8 @@ class HybridRouter:
         with self._threads_lock:
             self._threads = {}
 
-    def _route_one(self, query: str) -> RouteDecision:
-        """Route one query alone."""
+    def _route_one(self, query: str, settle: bool = True) -> RouteDecision:
+        """Route one query alone; `settle=False`: L2 decides even when it is unsure."""
         start = perf_counter_ns()
         query = clean_query(query)
         l1_us = l2_us = None
@@ -181,7 +210,7 @@ class HybridRouter:
             t = perf_counter_ns()
             ranking = self.semantic.rank(query)
             l2_us = (perf_counter_ns() - t) / 1000
-            if self.semantic.accepts(ranking):
+            if not settle or self.semantic.accepts(ranking):
                 return self._timed(self.semantic.decide(ranking), start, l1_us, l2_us)
         decision = RouteDecision(
             route=self.default_route,
@@ -201,7 +230,20 @@ class HybridRouter:
                 scale=l2.scale,
                 reason=self._unsure_reason(l2),
             )
+            if self.unsure == "expert":
+                decision = self._to_likeliest_expert(decision, ranking)
         return self._timed(decision, start, l1_us, l2_us)
+
+    def _to_likeliest_expert(self, decision: RouteDecision, ranking: Any) -> RouteDecision:
+        """An unsure query goes to the expert with the most probability, on that expert's best route."""
+        mass: Counter = Counter()
+        for s in ranking.scores:
+            mass[self.routes[s.route].expert] += s.score
+        expert, share = mass.most_common(1)[0]
+        route = next(s.route for s in ranking.scores if self.routes[s.route].expert == expert)
+        return dataclasses.replace(decision, route=route, expert=expert, reason=(
+            f"{decision.reason}; so it goes to the expert holding the most probability, '{expert}' "
+            f"({share:.2f}), on its best route '{route}'"))
 
     def _unsure_reason(self, l2: RouteDecision) -> str:
         """Why L2 did not decide, naming the route that scored highest (a head may rank another first)."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from router.errors import InvalidQueryError
+
+_SPACE = re.compile(r"\s")
+_LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
 
 
 def clean_query(query: str) -> str:
@@ -34,3 +39,25 @@ def head_tail(text: str, head: int, tail: int, sep: str = "\n") -> str:
     if len(text) <= head + tail:
         return text
     return text[:head] + sep + (text[-tail:] if tail else "")
+
+
+def word_cuts(text: str, head: int, tail: int) -> tuple[int, int]:
+    """Where a head-and-tail window of a long text ends its head and starts its tail, moved to
+    whole words: a word cut in two would show rules a fragment ("...-ba|sed monitoring" reads as the
+    command `sed`). A single word longer than the window is still cut.
+
+    >>> text = "one two three four five six"
+    >>> head, start = word_cuts(text, 9, 7)
+    >>> text[:head], text[start:]
+    ('one two ', 'six')
+    """
+    if len(text) <= head + tail:
+        return len(text), len(text)
+    end, start = head, len(text) - tail
+    if not text[end - 1].isspace() and not text[end].isspace():
+        cut = _LAST_SPACE.search(text, 0, end)
+        end = cut.end() if cut else end
+    if tail and not text[start - 1].isspace() and not text[start].isspace():
+        cut = _SPACE.search(text, start)
+        start = cut.end() if cut else start
+    return end, start

@@ -92,7 +92,8 @@ def head_ordered(decision: RouteDecision) -> bool:
 
 
 def _default_reason(decision: RouteDecision) -> str:
-    """Why the default route: the route that really scored highest, and what the head preferred if it differs."""
+    """Why no tier decided: the route that really scored highest, what the head preferred if it differs, and
+    where the query went instead."""
     ranked = by_similarity(decision)
     if not ranked:
         return decision.reason
@@ -102,7 +103,9 @@ def _default_reason(decision: RouteDecision) -> str:
             f"{best.score:.3f}")
     if first.route != best.route:
         text += f"; the linear head ranked '{first.route}' ({first.score:.3f}) first"
-    return text + (f" {needs.group(0)}" if needs else "") + f"; sent to the default route '{decision.route}'"
+    where = decision.reason.partition("; so it goes to ")[2]  # router.unsure: expert
+    where = f"; so it goes to {where}" if where else f"; sent to the default route '{decision.route}'"
+    return text + (f" {needs.group(0)}" if needs else "") + where
 
 
 def routing_card(decision: RouteDecision, model: str | None, answered_by: str | None = None) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from router.errors import ConfigError
 from router.patterns import PatternSet, validate_pattern
 from router.schema import KeywordMatch, Route, RouteDecision
-from router.text import head_tail
+from router.text import word_cuts
 
 
 # How far before a match's end to look for its start; longer matches fall back to a full search.
@@ -21,7 +21,7 @@ class KeywordRoutingStrategy:
     All patterns are compiled once into one multi-pattern matcher, so a decision costs one linear
     scan (router.patterns.PatternSet).
     Priority: routes in the order of `priority` (default: route-table order), then patterns in
-    their listed order. Only the first `head_chars` and last `tail_chars` are scanned: instructions
+    their listed order. Only the first `head_chars` and last `tail_chars` are scanned (cut at whole words): instructions
     sit there, and a long pasted text should not fire rules with words from its body.
     `engine` picks the matcher (hyperscan or re2; None: hyperscan where installed).
     """
@@ -45,7 +45,6 @@ class KeywordRoutingStrategy:
         if head_chars < 1 or tail_chars < 0:
             raise ConfigError("router.keyword.head_chars must be >= 1 and tail_chars >= 0.")
         self.head_chars, self.tail_chars = head_chars, tail_chars
-        self._window = head_chars + tail_chars
         self._rank = {name: i for i, name in enumerate(order)}
         self._experts = {r.name: r.expert for r in routes}
         self._rules: list[tuple[str, str]] = []  # (route, pattern), index = priority
@@ -69,7 +68,8 @@ class KeywordRoutingStrategy:
         """Return an L1 decision for the highest-priority rule that fires, or None."""
         if not self._rules:
             return None
-        text = query if len(query) <= self._window else head_tail(query, self.head_chars, self.tail_chars)
+        head_end, tail_start = word_cuts(query, self.head_chars, self.tail_chars)
+        text = query if head_end == len(query) else query[:head_end] + "\n" + query[tail_start:]
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates; '?' keeps every offset in place
@@ -83,8 +83,8 @@ class KeywordRoutingStrategy:
         m = self._locate(best, text, data, end)
         start, end = m.span() if m else (0, 0)  # no span only if the engines disagree
         # Map a span found in the tail window back to the original query's offsets.
-        if len(query) > self._window and start > self.head_chars:
-            shift = len(query) - self._window - 1
+        if head_end < len(query) and start > head_end:
+            shift = tail_start - head_end - 1
             start, end = start + shift, end + shift
         others = ()
         if len(hits) > 1:  # other routes that fired too, in priority order

@@ -151,6 +151,8 @@ class TrainedRoutingStrategy(Thresholded):
     so a corrected phrasing also moves queries that share its wording but not its topic.
     """
 
+    scores_are_probabilities = True  # rank() gives calibrated probabilities (router.unsure=expert sums them)
+
     def __init__(
         self,
         routes: Sequence[Route],

@@ -4,6 +4,7 @@ from router.errors import ConfigError
 from router.schema import Route
 from router.patterns import add_word_boundaries, star_height, validate_pattern
 from router.strategies.keyword import KeywordRoutingStrategy
+from router.text import word_cuts
 
 
 def test_reports_pattern_and_span(routes):
@@ -53,6 +54,19 @@ def test_only_head_and_tail_are_scanned_and_spans_map_back(routes):
     d = s.route(query)
     assert d.route == "code"
     assert query[d.rule.start : d.rule.end] == "python function"
+
+
+def test_the_scan_window_is_cut_at_whole_words():
+    # A job ad cut mid-word ("...we|ek" at the head's end, "ba|sed monitoring" at the tail's start)
+    # must not show rules the fragments "we" and "sed": only whole words are scanned.
+    s = KeywordRoutingStrategy([Route("code", "professor", keywords=(r"\bsed ",)), Route("x", "e", keywords=("monitoring",))],
+                               head_chars=19, tail_chars=15)
+    query = "Hybrid, 3 days a week. " + "Benefits and more. " * 10 + "You bring risk-based monitoring."
+    assert query[:19].endswith(" we") and query[-15:].startswith("sed ")
+    d = s.route(query)
+    assert d.route == "x" and query[d.rule.start : d.rule.end] == "monitoring"
+    assert word_cuts("one two three four five six", 9, 7) == (8, 24)
+    assert word_cuts("x" * 50, 10, 10) == (10, 40)  # one long word: cut where it must be
 
 
 @pytest.mark.parametrize(
@@ -151,6 +165,28 @@ def test_both_engines_give_the_same_decisions():
     ("Du bist jetzt ein Kellner in Berlin. Bleib in der Rolle.", "roleplay"),
     ("here are the unit test scores of my two classes (out of 100)", None),  # a school test, not code
     ("write unit tests for this parser", "code"),
+    ("list only the skills from this cv\n\nCARLOS MENDES, SQL queries, Excel", "extract"),  # not the SQL in it
+    ("Parse this resume into JSON with: full_name, email\n\nJ. ELLIS, PostgreSQL, nginx", "extract"),
+    ("In this nginx access log excerpt, when did the first 5xx response occur?", "extract"),
+    ("how do I rotate the nginx access log?", "code"),
+    ("Seating for the wedding: the couple sit next to each other. How many ways can the head table be arranged?", "math"),
+    ("Be Sherlock Holmes. I'll describe someone and you deduce things about them in his voice.", None),
+    ("be a noir detective from the 1940s, im the mysterious dame who just walked in", "roleplay"),
+    ("Be Socrates for this chat. Only ask me questions.", "roleplay"),
+    ("u are goku now. talk like goku", "roleplay"),
+    ("be honest and tell me if this is good", None),
+    ("be a dear and review my essay", None),
+    ("Quiero que actúes como mi profesora de español llamada Lucía.", "roleplay"),
+    ("Stell dir vor du bist ein Reiseführer in Berlin und ich bin Tourist.", "roleplay"),
+    ("Stell dir vor, die Erde hätte keinen Mond.", None),  # a what-if, not a persona
+    ("tu es un vendeur de croissants à Paris, parle-moi uniquement en français", "roleplay"),
+    ("Turn this lecture transcript chunk into concise study notes: elasticity...", "summarize"),
+    ("I have a 3 gallon jug and a 5 gallon jug. how do i measure exactly 4 gallons", "reasoning"),
+    ("wolf goat cabbage river crossing, how does the farmer get them all across", "reasoning"),
+    ("what has keys but cant open locks", "reasoning"),
+    ("what has more protein, eggs or chicken?", None),
+    ("Sally has 3 brothers. Each of her brothers has 2 sisters. How many sisters does Sally have?", "reasoning"),
+    ("Each of her sisters has 5 candies. How many candies in total?", "math"),
 ])
 def test_default_rules_on_conversation_openers(text, route):
     from router.config import build_routes, load_config

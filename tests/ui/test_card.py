@@ -30,6 +30,19 @@ def test_the_default_reason_names_the_route_that_scored_highest():
     assert "best route 'reasoning' scored" not in card
 
 
+def test_an_unsure_query_sent_to_the_likeliest_expert_says_so():
+    decision = RouteDecision(
+        "summarize", "professor", "default", 0.337, 0.119, scale="probability",
+        top_routes=(RouteScore("summarize", 0.337), RouteScore("math", 0.218), RouteScore("chitchat", 0.05)),
+        reason="no keyword rule fired; the highest score was 'summarize' at 0.337 with margin 0.119 (needs >= 0.4 "
+               "and >= 0.0); so it goes to the expert holding the most probability, 'professor' (0.91), on its best "
+               "route 'summarize'")
+    card = routing_card(decision, None)
+    assert "highest probability 'summarize' 0.337 (needs >= 0.4 and >= 0.0)" in card
+    assert "the expert holding the most probability, 'professor' (0.91)" in card and "default route" not in card
+    assert "sent to the default route 'knowledge'" in routing_card(HEAD_DEFAULT, None)
+
+
 def test_the_margin_says_its_units():
     assert "margin 0.970 (linear-head units)" in routing_card(HEAD_L2, None)
     assert "lead over the next route -0.002" in routing_card(HEAD_L2, None)
