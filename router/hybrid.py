@@ -31,7 +31,8 @@ class HybridRouter:
     through `unlearn`, the one place that updates both the L2 examples and the contested rules.
     Where L2 is unsure (under its threshold), `unsure` says where the query goes: "default", the
     default route; or "expert", the expert that holds the most of L2's probability, on its best
-    route (only for an L2 whose scores are probabilities; `crossval` shows the trade-off).
+    route (only for an L2 whose scores are probabilities; `crossval` shows the trade-off). Without
+    an L2 tier nothing is unsure: what L1 leaves goes to the default route.
     With a `conversation` policy, `route(query, history)` lets a follow-up keep its conversation's
     route (router.conversation); without history every query routes alone.
     """
@@ -55,7 +56,7 @@ class HybridRouter:
         self.default_route = default_route
         if unsure not in UNSURE:
             raise ConfigError(f"router.unsure must be one of {', '.join(UNSURE)}, not {unsure!r}.")
-        if unsure == "expert" and not getattr(semantic, "scores_are_probabilities", False):
+        if unsure == "expert" and semantic is not None and not getattr(semantic, "scores_are_probabilities", False):
             raise ConfigError("router.unsure=expert needs an L2 whose scores are probabilities (router=trained); "
                               "use router.unsure=default with this router.")
         self.unsure = unsure

@@ -244,8 +244,12 @@ def test_an_unsure_query_goes_to_the_expert_with_the_most_probability(routes, fa
     assert HybridRouter(routes, "knowledge", None, sure, unsure="expert").route(query).tier == "L2"
 
 
-def test_unsure_expert_needs_probabilities(routes):
+def test_unsure_expert_needs_probabilities(routes, fake_encoder):
+    from router.strategies.semantic import SemanticRoutingStrategy
+
     with pytest.raises(ConfigError, match="probabilities"):
-        HybridRouter(routes, "knowledge", None, None, unsure="expert")
+        HybridRouter(routes, "knowledge", None, SemanticRoutingStrategy(routes, fake_encoder), unsure="expert")
+    without_l2 = HybridRouter(routes, "knowledge", None, None, unsure="expert")  # the rule audit's router
+    assert without_l2.route("zorblax frobnicate quux").route == "knowledge"
     with pytest.raises(ConfigError, match="router.unsure"):
         HybridRouter(routes, "knowledge", unsure="sometimes")
