@@ -28,7 +28,7 @@ from forensics.metrics import evaluate, progress
 from router.config import build_encoder, build_router, load_config
 from router.data import load_labelled
 from router.errors import ConfigError
-from router.hybrid import HybridRouter
+from router.hybrid import HybridRouter, likeliest_expert
 from router.schema import LabelledQuery
 from router.strategies.trained import corpus_file, corpus_paths
 
@@ -157,10 +157,6 @@ def _unsure_choices(router: HybridRouter, query: str) -> dict[str, Any] | None:
     scores = {s.route: s.score for s in ranking.scores}
     expert_of = {name: r.expert for name, r in router.routes.items()}
     top, second = ranking.scores[0].route, ranking.scores[1].route if len(ranking.scores) > 1 else ranking.scores[0].route
-    mass: Counter = Counter()
-    for route, p in scores.items():
-        mass[expert_of[route]] += p
-    strong = mass.most_common(1)[0][0]
     professor_routes = [r for r, e in expert_of.items() if e == "professor"]
     raw = getattr(router.semantic, "scores", None)
     return {
@@ -175,7 +171,7 @@ def _unsure_choices(router: HybridRouter, query: str) -> dict[str, Any] | None:
         # unsure between the top two: the one served by the professor if either is
         "second": second if expert_of[top] != "professor" and expert_of[second] == "professor" else top,
         # the expert with the most probability, then its best route
-        "expert_mass": max((r for r in scores if expert_of[r] == strong), key=scores.__getitem__),
+        "expert_mass": likeliest_expert(scores.items(), expert_of)[2],
     }
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter_ns
 from typing import Any
 
@@ -18,6 +18,21 @@ from router.text import clean_query
 
 
 UNSURE = ("default", "expert")  # where a query goes when L2 is unsure: default_route, or the likeliest expert
+
+
+def likeliest_expert(scores: Iterable[tuple[str, float]], expert_of: Mapping[str, str]) -> tuple[str, float, str]:
+    """The expert holding the most of the routes' probability, that share, and its best route.
+
+    >>> likeliest_expert([("chitchat", 0.35), ("code", 0.3), ("math", 0.25), ("knowledge", 0.1)],
+    ...                  {"chitchat": "zoomer", "knowledge": "zoomer", "code": "professor", "math": "professor"})
+    ('professor', 0.55, 'code')
+    """
+    scores = list(scores)
+    mass: Counter = Counter()
+    for route, p in scores:
+        mass[expert_of[route]] += p
+    expert, share = mass.most_common(1)[0]
+    return expert, share, max((r for r, _ in scores if expert_of[r] == expert), key=dict(scores).__getitem__)
 
 
 class HybridRouter:
@@ -156,15 +171,13 @@ class HybridRouter:
         as it would alone (one that the conversation backs stays on the conversation's route)."""
         policy = self.conversation
         assert policy is not None
-        settle = self.unsure == "default"  # the default route tells the policy "unsure" by itself
-        decision = policy.follow(query, self._route_one(query, settle), thread, turns,
-                                 lambda text: self._route_one(text, settle))
-        semantic = self.semantic
+        if self.unsure == "default":  # the default route tells the policy "unsure" by itself
+            return policy.follow(query, self._route_one(query), thread, turns, self._route_one)
+        view, settled = self._route_views(query)
+        decision = policy.follow(query, view, thread, turns, lambda text: self._route_views(text)[0])
         alone = decision.conversation is None or decision.conversation.kind == "new topic"
-        if not settle and alone and decision.tier == "L2" and (decision.score < semantic.threshold_for(decision.route)
-                                                               or decision.margin < semantic.margin):
-            decision = dataclasses.replace(self._route_one(query), context=decision.context,
-                                           conversation=decision.conversation)
+        if alone and settled is not view and (decision.route, decision.tier) == (view.route, view.tier):
+            decision = dataclasses.replace(settled, context=decision.context, conversation=decision.conversation)
         return decision
 
     def _thread(self, turns: tuple[str, ...]) -> Thread:
@@ -193,8 +206,13 @@ class HybridRouter:
         with self._threads_lock:
             self._threads = {}
 
-    def _route_one(self, query: str, settle: bool = True) -> RouteDecision:
-        """Route one query alone; `settle=False`: L2 decides even when it is unsure."""
+    def _route_one(self, query: str) -> RouteDecision:
+        """Route one query alone."""
+        return self._route_views(query)[1]
+
+    def _route_views(self, query: str) -> tuple[RouteDecision, RouteDecision]:
+        """Where one query would go alone if L2 always decided, and where it goes: the same decision
+        unless L2 is unsure."""
         start = perf_counter_ns()
         query = clean_query(query)
         l1_us = l2_us = None
@@ -204,15 +222,18 @@ class HybridRouter:
             l1_us = (perf_counter_ns() - t) / 1000
             if decision is not None:
                 if self._contested and decision.rule is not None and decision.rule.pattern in self._contested:
-                    return self._recheck(query, decision, start, l1_us)
-                return self._timed(decision, start, l1_us, None)
+                    decision = self._recheck(query, decision, start, l1_us)
+                else:
+                    decision = self._timed(decision, start, l1_us, None)
+                return decision, decision
         ranking = None
         if self.semantic is not None:
             t = perf_counter_ns()
             ranking = self.semantic.rank(query)
             l2_us = (perf_counter_ns() - t) / 1000
-            if not settle or self.semantic.accepts(ranking):
-                return self._timed(self.semantic.decide(ranking), start, l1_us, l2_us)
+            if self.semantic.accepts(ranking):
+                decision = self._timed(self.semantic.decide(ranking), start, l1_us, l2_us)
+                return decision, decision
         decision = RouteDecision(
             route=self.default_route,
             expert=self.routes[self.default_route].expert,
@@ -221,30 +242,19 @@ class HybridRouter:
             margin=0.0,
             reason="no keyword rule fired" + (" and no route was similar enough" if self.semantic else ""),
         )
-        if ranking is not None:
-            l2 = self.semantic.decide(ranking)
-            decision = dataclasses.replace(
-                decision,
-                score=l2.score,
-                margin=l2.margin,
-                top_routes=l2.top_routes,
-                scale=l2.scale,
-                reason=self._unsure_reason(l2),
-            )
-            if self.unsure == "expert":
-                decision = self._to_likeliest_expert(decision, ranking)
-        return self._timed(decision, start, l1_us, l2_us)
-
-    def _to_likeliest_expert(self, decision: RouteDecision, ranking: Any) -> RouteDecision:
-        """An unsure query goes to the expert with the most probability, on that expert's best route."""
-        mass: Counter = Counter()
-        for s in ranking.scores:
-            mass[self.routes[s.route].expert] += s.score
-        expert, share = mass.most_common(1)[0]
-        route = next(s.route for s in ranking.scores if self.routes[s.route].expert == expert)
-        return dataclasses.replace(decision, route=route, expert=expert, reason=(
-            f"{decision.reason}; so it goes to the expert holding the most probability, '{expert}' "
-            f"({share:.2f}), on its best route '{route}'"))
+        if ranking is None:
+            decision = self._timed(decision, start, l1_us, l2_us)
+            return decision, decision
+        l2 = self.semantic.decide(ranking)
+        decision = dataclasses.replace(decision, score=l2.score, margin=l2.margin, top_routes=l2.top_routes,
+                                       scale=l2.scale, reason=self._unsure_reason(l2))
+        if self.unsure == "expert":  # an unsure query goes to the expert with the most probability
+            expert, share, route = likeliest_expert(((s.route, s.score) for s in ranking.scores),
+                                                    {name: r.expert for name, r in self.routes.items()})
+            decision = dataclasses.replace(decision, route=route, expert=expert, reason=(
+                f"{decision.reason}; so it goes to the expert holding the most probability, '{expert}' "
+                f"({share:.2f}), on its best route '{route}'"))
+        return self._timed(l2, start, l1_us, l2_us), self._timed(decision, start, l1_us, l2_us)
 
     def _unsure_reason(self, l2: RouteDecision) -> str:
         """Why L2 did not decide, naming the route that scored highest (a head may rank another first)."""

@@ -21,8 +21,8 @@ class KeywordRoutingStrategy:
     All patterns are compiled once into one multi-pattern matcher, so a decision costs one linear
     scan (router.patterns.PatternSet).
     Priority: routes in the order of `priority` (default: route-table order), then patterns in
-    their listed order. Only the first `head_chars` and last `tail_chars` are scanned (cut at whole words): instructions
-    sit there, and a long pasted text should not fire rules with words from its body.
+    their listed order. Only the first `head_chars` and last `tail_chars` are scanned, cut at whole
+    words: instructions sit there, and a long pasted text should not fire rules with words from its body.
     `engine` picks the matcher (hyperscan or re2; None: hyperscan where installed).
     """
 
