@@ -10,6 +10,7 @@ is confident alone and points at nothing starts a new topic and routes as if it 
 conversation never sticks to a route it has left. Long messages that carry their own material ("explain
 this: <code>") are judged alone whenever they are confident.
 
+A short question that leans on a pronoun after a pasted text ("is it fully remote?") asks about that text.
 A message with nothing of its own ("where?", "eli5") follows; one that opens by announcing a new
 topic ("unrelated, but...", "different question:", "btw", "otra cosa") routes alone. Small talk in the
 middle of a task ("lol are you gpt4?", "love it") is answered alone and leaves the task open, so the
@@ -17,9 +18,9 @@ message after it can still follow up on the task.
 
 A persona set up ("act as a travel guide", "you are my Spanish tutor") stands: later messages are the
 persona's input and keep its route, however they look alone ("I'm in Lisbon", "ls -la"), until one
-leaves it ("stop pretending", "out of character", "let's stop the interview") or, unless it was set up
-for the rest of the conversation ("from now on", "I will provide..."), a rule sends a request elsewhere
-("write a python function to...").
+leaves it ("stop pretending", "ok stop the pirate thing", "let's stop the interview": what follows starts
+a new topic) or, unless it was set up for the rest of the conversation ("from now on", "I will provide..."),
+a rule sends a request elsewhere ("write a python function to...").
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
              r"that(?:'s|\s+is)\s+(?:wrong|not\s+right|incorrect)|(?:that|this)\s+can't\s+be\s+right)\b",
     "an adjustment": r"^\W*(?:(?:a\s+(?:bit|little|lot)|much|way|even)\s+)?(?:shorter|longer|simpler|funnier|punchier|shorter\s+still|"
                      r"more\s+(?:formal|casual|concise|detailed|polite|professional)|less\s+(?:formal|wordy|technical))"
+                     r"(?:\s+(?:and|&|but)\s+(?:a\s+bit\s+)?(?:\w+er|more\s+\w+|less\s+\w+))?"  # "shorter and less formal"
                      r"\s*(?:[.!,;]|pls\b|please\b|$)",
     "continues with a connective": r"^\W*(?:and|or|but|also|plus)\s+(?:[\w'-]+[^\w'-]*){0,4}$",
     # a short question about a person or thing named before ("how long was she in england"), not a request about them
@@ -81,19 +83,35 @@ ANAPHORA: dict[str, re.Pattern] = {name: re.compile(pattern, re.I) for name, pat
                                        r"noch\s+einmal|füg\w*\s+[\w\s]{1,40}?hinzu|je\s+ne\s+comprends\s+pas|réexpliquer|"
                                        r"explique(?:-le|-la|-moi\s+(?:ça|cela))|plus\s+court|plus\s+long|encore\s+une\s+fois|"
                                        r"ajoute|refais)\b",
-    "make it": r"\b(?:make|keep)\s+(?:it|that|this|them)\s+(?:\w+er|more|less)\b",
+    "make it": r"\b(?:make|keep)\s+(?:it|that|this|them)\s+(?:\w+er|more|less)\b|"
+               # "now make the JSON object shorter": an imperative opening that adjusts a thing already made
+               r"^\W*(?:(?:now|ok|okay|and|also|but|then|please|pls|(?:can|could)\s+you)\W+)*(?:make|keep)\s+"
+               r"(?:the|your)\s+(?:[\w-]+\s+){0,3}?(?:shorter|longer|simpler|clearer|funnier|smaller|bigger|faster|"
+               r"easier|tighter|punchier|cleaner|friendlier|warmer|stronger|safer|more\s+\w+|less\s+\w+)\b",
     "you said": r"\byou\s+(?:just\s+)?(?:said|wrote|mentioned|suggested|gave|listed|described|used|made|proposed|"
                 r"left\s+out|forgot|missed|skipped|omitted|ignored|dropped|misread|misunderstood)\b",
     "what the text says": r"\b(?:does|did)\s+(?:it|the\s+(?:text|article|passage|email|contract|story|document|"
-                          r"paragraph|report|recipe|letter|notes?))\s+(?:say|mention|state|tell|list|specify|include)\b",
-    "how you got it": r"\bhow\s+(?:did|do|would|could)\s+you\s+(?:get|arrive|come\s+up|calculate|compute|derive|figure|"
+                          r"paragraph|report|recipe|letter|notes?))\s+(?:say|mention|state|tell|list|specify|include)\b|"
+                          r"\b(?:mentioned|listed|stated|specified|written)\s+"
+                          r"(?:anywhere|at\s+all|in\s+(?:it|there|the\s+\w+))\b|"
+                          r"\bsay\s+anything\s+(?:about|on)\b",
+    "how you got it": r"\bwhy\s+(?:did|would)\s+(?:you|u)\s+\w+|"
+                      r"\bhow\s+(?:did|do|would|could)\s+(?:you|u)\s+(?:get|arrive|come\s+up|calculate|compute|derive|figure|"
                       r"know|find|decide|choose|pick|solve)\b",
     "an edit": r"^\W*(?:(?:can|could|would)\s+you\s+|please\s+|now\s+|also\s+|ok\s+|okay\s+|and\s+)*(?:add|include|remove|"
                r"drop|use|put\s+in)\s+(?:some\s+|more\s+|a\s+few\s+|the\s+)?(?:comments?|docstrings?|type\s+hints?|unit\s+"
                r"tests?|tests?|error\s+handling|logging|examples?|emojis?|headings?|headers?|bullet\s+points?|bullets|"
                r"a\s+title|citations?|sources|references|details?|a\s+conclusion|an\s+intro(?:duction)?|a\s+summary|"
                r"numbers|units|steps)(?:\s+(?:to\s+it|please|too|as\s+well))?\W*$",
+    # "add a joke about him being late", "work in a line about the dog": more material for the piece in hand
+    "an addition": r"^\W*(?:(?:(?:can|could|would)\s+(?:you|u)|please|pls|now|also|ok|okay|and|maybe)\W+)*"
+                   r"(?:add|include|mention|work\s+in|throw\s+in|put\s+in|slip\s+in)\s+(?:a|an|one|some|another)\s+"
+                   r"(?:[\w-]+\s+)?(?:joke|line|"
+                   r"sentence|paragraph|bit|part|section|quote|anecdote|mention|reference|story|verse|stanza|scene|"
+                   r"detail|pun)s?\s+(?:about|on|where|that|saying|with|to|for|from)\b",
     "one more": r"\b(?:another|one\s+more)\s+(?:one|example|option|idea|version|way)\b|\bgive\s+me\s+(?:another|more)\b|"
+                r"\b(?:give|write|show|make|generate|list|suggest)\s+(?:me\s+)?"
+                r"(?:\d+|two|three|four|five|a\s+few|some)\s+more\b|"
                 r"\b(?:\d+|two|three|four|five|a\s+few|some|more|other|different)\s+(?:more\s+)?(?:variations?|versions?|"
                 r"alternatives?|variants?|takes|rewrites)\b",
     "asks for more": r"\b(?:more|further)\s+(?:detail|details|information|context|depth|examples?)\b|"
@@ -133,16 +151,20 @@ PERSONA_EXIT = re.compile(
     r"\b(?:let's|lets|let\s+us)\s+(?:stop|end|pause)\b|"
     r"\b(?:stop|end|pause)\s+(?:the|this|our)\s+(?:interview|game|scene|lesson|session|simulation|exercise|practice|quiz|"
     r"story|adventure|conversation|chat)\b|"
-    r"^\W*(?:(?:ok|okay|alright|all\s+right)\W+)?(?:stop|enough)\s*[.!;]", re.I)
+    r"\bstop\s+(?:the|this|your|with\s+the)\s+(?:[\w-]+\s+){0,2}?(?:thing|bit|act|voice|accent|stuff)\b|"
+    r"\b(?:break|pause)\s+time\b|\b(?:take|taking)\s+a\s+break\s+from\s+(?:the|this)\b|"
+    r"^\W*(?:(?:ok|okay|alright|all\s+right|haha+|lol)\W+)?(?:stop|enough)(?:\W+(?:haha+|lol|lmao+|pls|please))?"
+    r"\s*[.!;,]", re.I)
 # Words at the start of a message that announce a new topic in any conversation ("unrelated, but...",
 # "different question:", "btw", "nvm"): the rest of the message is routed alone unless it points back.
 NEW_TOPIC = re.compile(
     r"\bunrelated\b|\boff[-\s]topic\b|\bon\s+(?:a|an)?\s*(?:different|unrelated|separate|other|another)\s+(?:note|topic|subject)\b|"
     r"\bon\s+another\s+note\b|\bswitching\s+(?:gears|topics?)\b|\bchang(?:e|ing)\s+(?:of\s+)?(?:the\s+)?(?:subject|topic)\b|"
-    r"\b(?:new|different|unrelated|separate|random|totally\s+different)\s+(?:topic|subject|question|q|thing|puzzle|task|request)\b|"
+    r"\b(?:new|different|diff|unrelated|separate|random|totally\s+different)\s+(?:topic|subject|question|q|thing|puzzle|task|request)\b|"
     r"\botra\s+(?:cosa|pregunta)\b|\bpor\s+cierto\b|\bcambiando\s+de\s+tema\b|\bandere\s+(?:frage|sache)\b|\bübrigens\b|"
     r"\bautre\s+(?:chose|question)\b|\bau\s+fait\b|\bchangement\s+de\s+sujet\b|\bquick\s+(?:q|question)\b|"
-    r"\b(?:real|serious|actual)\s+(?:q|question)\b|\bbtw\b|\bby\s+the\s+way\b|\bnvm\b|\bnever\s*mind\b|"
+    r"\b(?:real|serious|actual)\s+(?:q|question)\b|^\W*(?:\w+\W+){0,2}?random(?:ly)?\s*(?:[,:;]|but\b|q\b)|"
+    r"\bbtw\b|\bby\s+the\s+way\b|\bnvm\b|\bnever\s*mind\b|"
     r"\btalk\s+about\s+something\s+else\b",
     re.I)
 _OPENING_CHARS = 60  # a topic-switch cue counts only among the first words of a message
@@ -161,9 +183,15 @@ _REQUEST = re.compile(
     r"^\W*(?:(?:ok(?:ay)?|now|so|hey|please|pls|and|but|alright)\W+)*(?:(?:can|could|would|will)\s+(?:you|u)\b|"
     r"(?:what|what's|whats|how|why|when|where|who|which|is|are|does|do|write|create|make|give|solve|calculate|"
     r"compute|fix|debug|explain|summari[sz]e|translate|list|generate|implement|find|convert|tell|show|help)\b)", re.I)
-_CONNECTIVE = re.compile(r"^\W*(?:and|but|so|also|then|now|ok|okay|instead|plus|or|still|yet|thanks|great|"
-                         r"cool|nice)\b", re.I)
+# "y", "und", "et", "e": the same openings in Spanish, German, French and Portuguese ("e.g." is not one)
+_CONNECTIVE = re.compile(r"^\W*(?:and|but|so|also|then|now|ok|okay|instead|plus|or|still|yet|thanks|great|cool|nice|"
+                         r"y|pero|ahora|entonces|und|aber|jetzt|dann|et|mais|maintenant|alors|e|mas|agora|então)"
+                         r"\b(?![.'-])", re.I)
 _PRONOUN = re.compile(r"\b(?:it|this|these|those|them|they|its|their|he|she|him|her)\b", re.I)
+# "write the tests too", "can you also show the count": a request that adds to the task in hand
+_ADDITIVE = re.compile(r"\b(?:too|as\s+well)\W*$|"
+                       r"^\W*(?:(?:ok|okay|perfect|great|thanks|now|and)\W+)*(?:can|could)\s+(?:you|u)\s+also\b|"
+                       r"^\W*(?:(?:ok|okay|now|and)\W+)*also\b", re.I)
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 _NAME = re.compile(r"(?<=[^.!?\s:;\n] )[A-Z][a-z][A-Za-z'-]{2,}")
@@ -256,6 +284,8 @@ def follow_up_cues(message: str, earlier: Sequence[str] = ()) -> FollowUpCues:
         weak.append("opens with a connective")
     if words <= 12 and _PRONOUN.search(text):
         weak.append("a short message leaning on a pronoun")
+    if words <= 25 and _ADDITIVE.search(text):
+        weak.append("adds to what came before")
     return FollowUpCues(anaphora, tuple(referenced), shared, tuple(weak), words, len(mine))
 
 
@@ -340,9 +370,9 @@ class ConversationPolicy:
         if alone.route == thread.route:
             return _noted(alone, ConversationContext("same topic", turn, thread.route, thread.turn, alone.route),
                           f"same topic: '{alone.route}' as turn {thread.turn}")
-        if switch:
-            return _noted(alone, ConversationContext("new topic", turn, thread.route, thread.turn, alone.route,
-                                                     (f"announces a new topic ('{switch.group(0)}')",)),
+        if switch or left:  # "ok stop the pirate thing, is it true that...": what follows is not the persona's
+            cue = f"announces a new topic ('{switch.group(0)}')" if switch else f"leaves the persona ('{left.group(0)}')"
+            return _noted(alone, ConversationContext("new topic", turn, thread.route, thread.turn, alone.route, (cue,)),
                           f"new topic (was '{thread.route}')")
         cues = follow_up_cues(message, earlier[-2:])
         confident = alone.tier == "L1" or (alone.tier == "L2" and alone.margin >= self.confident_margin)
@@ -423,11 +453,18 @@ class ConversationPolicy:
             return f"refers to '{cues.referenced[0]}' from earlier"
         if not cues.own and alone.tier != "L1" and not ACK.search(head_tail(message, _SCAN_CHARS, 100)):
             return "a fragment that needs the conversation"  # "where?", "how long", "eli5": nothing of its own
+        # A short question after a pasted document ("is it fully remote?", "und die Kündigungsfrist?") is most
+        # likely about that document, whatever its few words resemble alone.
+        set_by = head_tail(earlier[thread.turn - 1], 2000, 500) if 0 < thread.turn <= len(earlier) else ""
+        on_material = len(set_by.split()) > 2 * self.long_words and cues.words <= 15
+        if on_material and alone.tier != "L1" and _PRONOUN.search(message) and not _new_names(message, set_by):
+            return "a short question leaning on a pronoun after a pasted text"  # "what was it originally making?"
         if confident:
             return None
         # Weaker cues count only where the message alone does not rule the conversation's route out, unless
         # it is too unsure alone for its ranking to rule anything out.
-        if thread.route not in {s.route for s in alone.top_routes} and alone.margin >= self.unsure_margin:
+        if thread.route not in {s.route for s in alone.top_routes} and alone.margin >= self.unsure_margin \
+                and not on_material:
             return None
         if thread.route in self.persona_routes and _YOU.search(message):
             return "addressed to the persona the conversation set up"
@@ -435,7 +472,7 @@ class ConversationPolicy:
             return f"shares '{cues.shared[0]}' with earlier turns and is not confident alone"
         if cues.weak:
             return f"{cues.weak[0]} and is not confident alone"
-        if self.context_chars and alone.top_routes[1:2] and alone.top_routes[1].route == thread.route:
+        if self.context_chars:
             with_context = route_text(head_tail(earlier[-1], self.context_chars, 0, "") + "\n" + message)
             if with_context.route == thread.route:
                 return f"read with the previous turn it ranks '{thread.route}' first"
@@ -450,6 +487,16 @@ def _announced_new_topic(scanned: str) -> re.Match | None:
     if any(p.search(scanned[switch.end():]) for p in ANAPHORA.values()):
         return None  # "btw, can you make it shorter?" still points back
     return switch
+
+
+def _new_names(message: str, earlier: str) -> list[str]:
+    """Names in `message` (capitalized mid-sentence) that `earlier` lacks: the message brings its own subject.
+
+    >>> _new_names("who founded Tesla? I assumed it was Musk", "Electric vehicle sales rose, Tesla said")
+    ['Musk']
+    """
+    known = earlier.lower()
+    return [w for w in _NAME.findall(message) if w.lower() not in known]
 
 
 def _opens_with_anaphora(message: str) -> bool:

@@ -249,6 +249,12 @@ def test_leaving_the_persona_routes_the_rest_of_the_message(routes, fake_encoder
     ("and on saturday", "continues with a connective"),
     ("how long was she in england", "a question about someone named before"),
     ("does it roll over to next year if I don't use it?", "a question on it"),
+    ("shorter and less formal, we text normally", "an adjustment"),
+    ("why did u divide there", "how you got it"),
+    ("give me 3 more headline options", "one more"),
+    ("add a joke about him always being late to everything", "an addition"),
+    ("is parking mentioned anywhere?", "what the text says"),
+    ("Now make the JSON object shorter by replacing each value with its first letter", "make it"),
 ])
 def test_generic_follow_ups_point_back(message, cue):
     assert cue in follow_up_cues(message).anaphora
@@ -260,7 +266,9 @@ def test_generic_follow_ups_point_back(message, cue):
                                      "check that a string is a palindrome in python",
                                      "my puppy keeps chewing my shoes, what should I do to make him stop it?",
                                      "write a haiku about them", "is it going to rain today?",
-                                     "and now for something completely different: a limerick about cats"])
+                                     "and now for something completely different: a limerick about cats",
+                                     "how do I make the bread softer", "add a note to my calendar with python",
+                                     "why do you think the sky is blue"])
 def test_requests_with_their_own_object_are_not_edits(message):
     assert not follow_up_cues(message).anaphora
 
@@ -273,12 +281,44 @@ def test_a_bare_stop_leaves_the_persona():
     assert PERSONA_EXIT.search("ok let's stop the interview. write a linkedin post")
     assert PERSONA_EXIT.search("ok pausing the game for a sec, my python script fails")
     assert PERSONA_EXIT.search("haha ok, not in character: did pirates really make people walk the plank?")
+    assert PERSONA_EXIT.search("ok stop the pirate thing for a sec, i need a sql query")
+    assert PERSONA_EXIT.search("haha ok break time. seriously tho whats the integral of 1/x")
+    assert PERSONA_EXIT.search("ok stop haha. honestly tho do u like doing this")
+
+
+def test_leaving_the_persona_is_a_new_topic_whatever_it_shares(routes, fake_encoder):
+    # "stop being a pirate captain for a sec" names the persona: still the words after it start something new
+    router = persona_router(routes, fake_encoder)
+    history = [{"role": "user", "content": "I want you to act as a pirate captain"}, {"role": "assistant", "content": "Arr"}]
+    d = router.route("lol ok stop being a pirate for a sec, what is the capital of peru", history)
+    assert d.conversation.kind == "new topic" and d.conversation.cues[0].startswith("leaves the persona")
+    assert d.route == "knowledge"
+
+
+def test_weak_cues_in_other_languages_and_additions():
+    assert "opens with a connective" in follow_up_cues("und die kündigungsfrist?").weak
+    assert "opens with a connective" in follow_up_cues("y si fuera medianoche?").weak
+    assert not follow_up_cues("e.g. the capital of peru").weak
+    assert "adds to what came before" in follow_up_cues("write the tests too").weak
+    assert "adds to what came before" in follow_up_cues("perfect. can you also show how many orders each made").weak
+
+
+def test_a_short_question_after_a_pasted_document_stays_with_it(routes, fake_encoder):
+    document = "Here is the job ad, what are the requirements? " + "We are hiring a data analyst in Denver. " * 10
+    router = build(routes, fake_encoder)
+    history = [{"role": "user", "content": document}, {"role": "assistant", "content": "SQL and Python."}]
+    thread_route = router.route(document).route
+    d = router.route("do they pay well, roughly?", history)
+    assert d.route == thread_route and d.conversation.kind in ("follow-up", "same topic")
 
 
 @pytest.mark.parametrize(("message", "announces"), [
     ("cool thanks. unrelated but how do i undo a git commit", True),
     ("Different question: what is 12 * 13?", True),
     ("btw who wrote Dune?", True),
+    ("thanks. random but roughly what's the population of Canada these days?", True),
+    ("pretty. now diff thing, what is the capital of peru", True),
+    ("random forest or gradient boosting for tabular data?", False),
     ("nvm figured it out. tldr this please", True),
     ("the crash seems to be on a totally unrelated line, why?", False),
     ("is the new question harder than the first one?", False),
