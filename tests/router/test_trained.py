@@ -191,6 +191,8 @@ def test_character_features_match_scikit_learn():
     ("I want you to act as a travel guide", True), ("Imagine you are a medieval knight", True),
     ("From now on respond as Yoda", True), ("Be my therapist for a while", True),
     ("Pretend to be a pirate and tell me about your ship", True), ("As Sherlock Holmes, explain the clue", True),
+    ("Du bist ab jetzt Sherlock Holmes, ich bin Watson", True), ("你现在扮演一个客栈老板，我是江湖客", True),
+    ("Давай поиграем: ты Шерлок Холмс", True), ("今からあなたはツンデレな幼なじみです", True),
     ("Which methods did Socrates employ to challenge the prevailing thoughts of his time?", False),
     ("Write a short story about a dragon", False), ("what is 17 times 23", False),
 ])
@@ -221,7 +223,24 @@ def test_the_shipped_chat_queries_route_well(onnx_encoder):
         right[row["dataset"]].append(router.route(row["query"]).route == row["route"])
     share = {name: sum(v) / len(v) for name, v in right.items()}
     assert len(rows) == 1242 and len(share) == 10
-    assert sum(share.values()) / len(share) >= 0.90 and min(share.values()) >= 0.75, share
+    assert sum(share.values()) / len(share) >= 0.91 and min(share.values()) >= 0.8, share
+
+
+@pytest.mark.model
+def test_messages_in_other_languages_route(onnx_encoder):
+    # docs/chat_queries_multilingual.jsonl: 126 messages in 22 languages, measured blind (README); the
+    # encoder reads English, so they lean on the chat examples in eight other languages
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "docs" / "chat_queries_multilingual.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    router = build_router(load_config([]), encoder=onnx_encoder)
+    expert = {name: route.expert for name, route in router.routes.items()}
+    decided = [router.route(row["query"]).route for row in rows]
+    accuracy = sum(d == row["route"] for d, row in zip(decided, rows, strict=True)) / len(rows)
+    expert_accuracy = sum(expert[d] == expert[row["route"]] for d, row in zip(decided, rows, strict=True)) / len(rows)
+    assert len(rows) == 126 and len({row["lang"] for row in rows}) == 22
+    assert accuracy >= 0.68 and expert_accuracy >= 0.84, (accuracy, expert_accuracy)
 
 
 def test_an_unsure_query_goes_to_the_expert_with_the_most_probability(routes, fake_encoder, corpus):
