@@ -152,7 +152,9 @@ PERSONA_EXIT = re.compile(
     r"\b(?:stop|end|pause)\s+(?:the|this|our)\s+(?:interview|game|scene|lesson|session|simulation|exercise|practice|quiz|"
     r"story|adventure|conversation|chat)\b|"
     r"\bstop\s+(?:the|this|your|with\s+the)\s+(?:[\w-]+\s+){0,2}?(?:thing|bit|act|voice|accent|stuff)\b|"
-    r"\b(?:break|pause)\s+time\b|\b(?:take|taking)\s+a\s+break\s+from\s+(?:the|this)\b|"
+    r"\b(?:break|pause)\s+time\b|\bbut\s+seriously\b|\bseriously\s+though\b|\b(?:joking|kidding)\s+aside\b|"
+    r"\b(?:i'?m|i\s+am)\s+done\s+(?:playing|pretending|role-?playing)\b|\bspaß\s+beiseite\b|\bbromas\s+aparte\b|"
+    r"\bblague\s+à\s+part\b|\bscherzi\s+a\s+parte\b|\b(?:take|taking)\s+a\s+break\s+from\s+(?:the|this)\b|"
     r"^\W*(?:(?:ok|okay|alright|all\s+right|haha+|lol)\W+)?(?:stop|enough)(?:\W+(?:haha+|lol|lmao+|pls|please))?"
     r"\s*[.!;,]", re.I)
 # Words at the start of a message that announce a new topic in any conversation ("unrelated, but...",
@@ -192,6 +194,8 @@ _PRONOUN = re.compile(r"\b(?:it|this|these|those|them|they|its|their|he|she|him|
 _ADDITIVE = re.compile(r"\b(?:too|as\s+well)\W*$|"
                        r"^\W*(?:(?:ok|okay|perfect|great|thanks|now|and)\W+)*(?:can|could)\s+(?:you|u)\s+also\b|"
                        r"^\W*(?:(?:ok|okay|now|and)\W+)*also\b", re.I)
+# A run of four letters outside A-Z ("谢谢帮我写", "спасибо"): words the English cues cannot read, not a fragment
+_OTHER_SCRIPT_WORD = re.compile(r"[^\W\dA-Za-z_]{4,}")
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 _NAME = re.compile(r"(?<=[^.!?\s:;\n] )[A-Z][a-z][A-Za-z'-]{2,}")
@@ -451,7 +455,8 @@ class ConversationPolicy:
             return None  # it sets up a persona of its own ("pretend you are Napoleon"), whatever it names
         if cues.referenced:
             return f"refers to '{cues.referenced[0]}' from earlier"
-        if not cues.own and alone.tier != "L1" and not ACK.search(head_tail(message, _SCAN_CHARS, 100)):
+        if not cues.own and alone.tier != "L1" and not ACK.search(head_tail(message, _SCAN_CHARS, 100)) \
+                and not _OTHER_SCRIPT_WORD.search(head_tail(message, _SCAN_CHARS, 100)):
             return "a fragment that needs the conversation"  # "where?", "how long", "eli5": nothing of its own
         # A short question after a pasted document ("is it fully remote?", "und die Kündigungsfrist?") is most
         # likely about that document, whatever its few words resemble alone.
@@ -472,7 +477,9 @@ class ConversationPolicy:
             return f"shares '{cues.shared[0]}' with earlier turns and is not confident alone"
         if cues.weak:
             return f"{cues.weak[0]} and is not confident alone"
-        if self.context_chars:
+        # a long message carries its own material: only where its runner-up is the conversation's route
+        second = alone.top_routes[1:2] and alone.top_routes[1].route == thread.route
+        if self.context_chars and (cues.words <= self.long_words or second):
             with_context = route_text(head_tail(earlier[-1], self.context_chars, 0, "") + "\n" + message)
             if with_context.route == thread.route:
                 return f"read with the previous turn it ranks '{thread.route}' first"

@@ -176,6 +176,8 @@ def test_an_announced_new_topic_wins_over_shared_words(router):
 def test_a_fragment_follows_the_conversation(router):
     d = router.route("where?", CODE_TURN)
     assert d.route == "code" and "a fragment that needs the conversation" in d.reason
+    # words in another script are words the English cues cannot read, not a fragment
+    assert "a fragment" not in router.route("好的谢谢。另外帮我写一封邮件给房东", CODE_TURN).reason
 
 
 def test_an_acknowledgement_leaves_the_task_open(router):
@@ -284,6 +286,9 @@ def test_a_bare_stop_leaves_the_persona():
     assert PERSONA_EXIT.search("ok stop the pirate thing for a sec, i need a sql query")
     assert PERSONA_EXIT.search("haha ok break time. seriously tho whats the integral of 1/x")
     assert PERSONA_EXIT.search("ok stop haha. honestly tho do u like doing this")
+    assert PERSONA_EXIT.search("lol ok but seriously, why do cats knead blankets?")
+    assert PERSONA_EXIT.search("Haha okay, Spaß beiseite – ich brauch kurz echte Hilfe")
+    assert PERSONA_EXIT.search("lol ok I'm done playing. do you enjoy this?")
 
 
 def test_leaving_the_persona_is_a_new_topic_whatever_it_shares(routes, fake_encoder):
