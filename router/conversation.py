@@ -455,8 +455,8 @@ class ConversationPolicy:
             return None  # it sets up a persona of its own ("pretend you are Napoleon"), whatever it names
         if cues.referenced:
             return f"refers to '{cues.referenced[0]}' from earlier"
-        if not cues.own and alone.tier != "L1" and not ACK.search(head_tail(message, _SCAN_CHARS, 100)) \
-                and not _OTHER_SCRIPT_WORD.search(head_tail(message, _SCAN_CHARS, 100)):
+        scanned = head_tail(message, _SCAN_CHARS, 100)
+        if not cues.own and alone.tier != "L1" and not ACK.search(scanned) and not _OTHER_SCRIPT_WORD.search(scanned):
             return "a fragment that needs the conversation"  # "where?", "how long", "eli5": nothing of its own
         # A short question after a pasted document ("is it fully remote?", "und die Kündigungsfrist?") is most
         # likely about that document, whatever its few words resemble alone.

@@ -64,6 +64,7 @@ class HybridRouter:
         unsure: str = "default",
     ) -> None:
         self.routes = {r.name: r for r in routes}
+        self._expert_of = {r.name: r.expert for r in routes}
         if default_route not in self.routes:
             raise ConfigError(
                 f"router.default_route '{default_route}' is not a route. Available: {', '.join(self.routes)}"
@@ -249,8 +250,7 @@ class HybridRouter:
         decision = dataclasses.replace(decision, score=l2.score, margin=l2.margin, top_routes=l2.top_routes,
                                        scale=l2.scale, reason=self._unsure_reason(l2))
         if self.unsure == "expert":  # an unsure query goes to the expert with the most probability
-            expert, share, route = likeliest_expert(((s.route, s.score) for s in ranking.scores),
-                                                    {name: r.expert for name, r in self.routes.items()})
+            expert, share, route = likeliest_expert(((s.route, s.score) for s in ranking.scores), self._expert_of)
             decision = dataclasses.replace(decision, route=route, expert=expert, reason=(
                 f"{decision.reason}; so it goes to the expert holding the most probability, '{expert}' "
                 f"({share:.2f}), on its best route '{route}'"))
